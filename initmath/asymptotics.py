@@ -1,0 +1,290 @@
+r"""Large-width expansions of the critical variance, derived symbolically.
+
+A layer maps x to phi_a(W x) with W a d x d matrix of iid N(0, sigma^2) entries and
+phi_a(z) = z for z > 0, a z otherwise.  Per unit input norm and unit weight variance the
+squared output norm is Z = Y_1 + ... + Y_d with iid Y = b phi_a(g)^2 / q^2, g ~ N(0, 1),
+b ~ Bernoulli(q) (inverted dropout with keep probability q; q = 1 means no dropout).
+The s-th moment of the layer output is multiplied by sigma^s E[Z^(s/2)] per layer, so
+the critical variance that preserves it is
+
+.. math:: \bar\sigma^2(s, d) = \bigl(E[Z^{h}]\bigr)^{-1/h}, \qquad h = s/2 .
+
+Derivation (everything below is done by sympy).  With m_1 = E[Y] write
+Z = d m_1 (1 + U).  The cumulants of U are kappa_j(U) = d^(1-j) lambda_j with
+lambda_j = kappa_j(Y) / m_1^j, so E[U^j] = O(d^-ceil(j/2)) and
+
+.. math:: E[Z^h] = (d m_1)^h \sum_{j \ge 0} \binom{h}{j} E[U^j]
+
+is an asymptotic series in epsilon = 1/d.  Raising it to -1/h and expanding in epsilon
+gives a universal series in (h, lambda_2, lambda_3, ...), computed once per order; the
+activation and dropout enter only through m_1 and the lambda_j, which follow from
+
+.. math:: E[Y^r] = q^{1-2r}\, \tfrac12 (1 + a^{2r})\, (2r-1)!! .
+
+The series is asymptotic, not convergent: terms exponentially small in d (the atom of
+Z at 0 of mass (1 - q/2)^d for ReLU) are invisible to it.
+"""
+import numbers
+from fractions import Fraction
+from functools import lru_cache
+import math
+
+import sympy
+
+__all__ = [
+    "d",
+    "critical_variance_expansion",
+    "critical_sigma_expansion",
+    "paper_critical_variance_expansion",
+]
+
+d = sympy.Symbol("d", positive=True)
+# Dummies, so that user symbols of the same name cannot collide with them.
+_EPS = sympy.Dummy("epsilon", positive=True)
+_H = sympy.Dummy("h", positive=True)
+_LAMBDA = sympy.symbols("lambda2:32", cls=sympy.Dummy)  # lambda_j is _LAMBDA[j - 2]
+
+
+@lru_cache(maxsize=None)
+def _universal_series(order):
+    """Coefficients F_0..F_{order-1} of (E[(1+U)^h])^(-1/h) = sum_k F_k epsilon^k.
+
+    F_k depends on h and lambda_2..lambda_{k+1} only.
+    """
+    top = 2 * (order - 1)  # E[U^j] = O(epsilon^ceil(j/2)): higher j cannot reach F_{order-1}
+    lam = _LAMBDA[:max(top - 1, 0)]
+    kappa_u = [0, 0] + [_EPS ** (j - 1) * lam[j - 2] for j in range(2, top + 1)]
+    # Moments from cumulants; kappa_1(U) = 0, so these are the central moments of U.
+    mom = [sympy.Integer(1)]
+    for n in range(1, top + 1):
+        mom.append(sympy.expand(sum(sympy.binomial(n - 1, j - 1) * kappa_u[j] * mom[n - j]
+                                    for j in range(2, n + 1))))
+    mean_power = sum(sympy.ff(_H, j) / sympy.factorial(j) * mom[j] for j in range(top + 1))
+    series = sympy.series(mean_power ** (-1 / _H), _EPS, 0, order).removeO()
+    return tuple(sympy.factor(series.coeff(_EPS, k)) for k in range(order))
+
+
+@lru_cache(maxsize=None)
+def _variance_coefficients(s, a, q, order):
+    """(c_1, ..., c_order) of critical_variance_expansion for already-converted args."""
+    moments = [sympy.Integer(1)] + [
+        q ** (1 - 2 * r) * (1 + a ** (2 * r)) / 2 * sympy.factorial2(2 * r - 1)
+        for r in range(1, order + 1)]
+    cumulants = [sympy.Integer(0)]
+    for n in range(1, order + 1):
+        cumulants.append(moments[n] - sum(sympy.binomial(n - 1, j - 1) * cumulants[j]
+                                          * moments[n - j] for j in range(1, n)))
+    m1 = moments[1]
+    subs = {_H: s / 2}
+    subs.update({_LAMBDA[j - 2]: cumulants[j] / m1 ** j for j in range(2, order + 1)})
+    return tuple(sympy.factor(sympy.cancel(f.subs(subs) / m1))
+                 for f in _universal_series(order))
+
+
+def _exact(value, name):
+    """value as an exact sympy number, or unchanged if it is symbolic."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a number or a sympy expression, not a bool")
+    if isinstance(value, sympy.Basic):
+        if value.free_symbols:
+            if d in value.free_symbols:
+                raise ValueError(f"{name} must not contain the expansion variable d")
+            return value
+        # sympy Floats are read through their decimal digits, like Python floats.
+        return sympy.Rational(str(value)) if isinstance(value, sympy.Float) else value
+    if isinstance(value, str):
+        try:
+            return sympy.Rational(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}={value!r} is not a decimal or fraction string") from None
+    if isinstance(value, numbers.Integral):
+        return sympy.Integer(int(value))
+    if isinstance(value, Fraction):
+        return sympy.Rational(value.numerator, value.denominator)
+    if isinstance(value, numbers.Real) and math.isfinite(value):
+        # Shortest round-trip decimal: 0.8 means 4/5, not its binary neighbour.
+        return sympy.Rational(repr(float(value)))
+    raise ValueError(f"{name}={value!r} is not a finite real number")
+
+
+def _check_range(value, name, low, low_open, high, high_open, allowed):
+    if value.free_symbols:
+        return
+    if not value.is_real or (value <= low if low_open else value < low) or (
+            high is not None and (value >= high if high_open else value > high)):
+        raise ValueError(f"{name} must lie in {allowed}, got {value}")
+
+
+def _convert(s, a, keep_prob):
+    s, a, q = _exact(s, "s"), _exact(a, "a"), _exact(keep_prob, "keep_prob")
+    _check_range(s, "s", 0, True, None, False, "(0, inf)")
+    _check_range(a, "a", 0, False, 1, False, "[0, 1]")
+    _check_range(q, "keep_prob", 0, True, 1, False, "(0, 1]")
+    return s, a, q
+
+
+def _check_order(order):
+    if isinstance(order, bool) or not isinstance(order, numbers.Integral) or order < 1:
+        raise ValueError(f"order must be an integer >= 1, got {order!r}")
+    return int(order)
+
+
+def critical_variance_expansion(s, a=0, order=3, *, keep_prob=1):
+    r"""Expansion of the critical variance :math:`\bar\sigma^2(s, d)` in powers of 1/d.
+
+    .. math::
+
+        \bar\sigma^2(s, d) = E\bigl[Z^{s/2}\bigr]^{-2/s}
+            = \frac{c_1}{d} + \frac{c_2}{d^2} + \dots + \frac{c_N}{d^N}
+              + O(d^{-N-1}),
+
+    with :math:`c_1 = 2q/(1+a^2)` and :math:`c_2 = \frac{2-s}{4}\,\kappa_2(Y)/m_1^3`;
+    all coefficients are derived by sympy from the cumulants of
+    :math:`Y = b\,\phi_a(g)^2/q^2` (see the module docstring).
+
+    Parameters
+    ----------
+    s : number, str or sympy expression
+        Order of the preserved moment, s > 0.  Floats are read through their shortest
+        decimal representation (0.8 means 4/5); strings such as ``"0.8"`` or ``"4/5"``
+        are parsed exactly.  A symbolic value gives coefficients symbolic in it.
+    a : number, str or sympy expression, default 0
+        Negative slope of the activation, 0 <= a <= 1 (0: ReLU, 1: linear).
+    order : int, default 3
+        Number N >= 1 of terms kept.
+    keep_prob : number, str or sympy expression, default 1
+        Keep probability q of inverted dropout, 0 < q <= 1.
+
+    Returns
+    -------
+    sympy.Expr
+        ``c_1/d + ... + c_N/d**N`` in the module symbol :data:`d`, without an O-term.
+
+    Raises
+    ------
+    ValueError
+        If a numeric argument is outside its range or ``order`` is not a positive int.
+
+    Notes
+    -----
+    Results are cached.  At s = 2 (h = 1) every coefficient beyond :math:`c_1`
+    vanishes: :math:`\bar\sigma^2(2, d) = 2q/(d(1+a^2))` exactly.  The paper's
+    Corollary 4 and Remark 13 agree with :math:`c_1, c_2` here; its small-a formula in
+    Corollary 10 does not (see ``docs/errata.md``).
+
+    References
+    ----------
+    .. [1] M. Gurbuzbalaban and Y. Hu, "Fractional moment-preserving initialization
+       schemes for training deep neural networks", AISTATS 2021, Corollaries 4 and 10,
+       Remark 13.
+
+    Examples
+    --------
+    >>> from initmath.asymptotics import critical_variance_expansion, d
+    >>> critical_variance_expansion(1, order=3)
+    2/d + 5/(2*d**2) + 49/(16*d**3)
+    >>> critical_variance_expansion(2, a="0.5", order=4, keep_prob="0.8")  # exact at s = 2
+    32/(25*d)
+    """
+    s, a, q = _convert(s, a, keep_prob)
+    coefficients = _variance_coefficients(s, a, q, _check_order(order))
+    return sympy.Add(*(c / d ** k for k, c in enumerate(coefficients, start=1)))
+
+
+def critical_sigma_expansion(s, a=0, order=3, *, keep_prob=1):
+    r"""Expansion of the critical standard deviation :math:`\bar\sigma(s, d)`.
+
+    .. math::
+
+        \bar\sigma(s, d) = \sqrt{\bar\sigma^2(s, d)}
+            = \frac{b_1}{d^{1/2}} + \frac{b_2}{d^{3/2}} + \dots + \frac{b_N}{d^{N-1/2}}
+              + O(d^{-N-1/2}),
+
+    the square root of :func:`critical_variance_expansion` re-expanded in 1/d.
+
+    Parameters
+    ----------
+    s, a, order, keep_prob
+        As in :func:`critical_variance_expansion`.
+
+    Returns
+    -------
+    sympy.Expr
+        ``b_1/sqrt(d) + ... + b_N/d**(N - 1/2)`` in the module symbol :data:`d`.
+
+    References
+    ----------
+    .. [1] M. Gurbuzbalaban and Y. Hu, AISTATS 2021, Corollary 4 (second display).
+
+    Examples
+    --------
+    >>> import sympy
+    >>> from initmath.asymptotics import critical_sigma_expansion, d
+    >>> sigma = critical_sigma_expansion(1, order=2)
+    >>> sigma
+    sqrt(2)/sqrt(d) + 5*sqrt(2)/(8*d**(3/2))
+    >>> sympy.expand(sigma**2 - (2/d + sympy.Rational(5, 2)/d**2)) * d**3
+    25/32
+    """
+    s, a, q = _convert(s, a, keep_prob)
+    order = _check_order(order)
+    c = _variance_coefficients(s, a, q, order)
+    relative = 1 + sum(ck / c[0] * _EPS ** k for k, ck in enumerate(c[1:], start=1))
+    root = sympy.series(sympy.sqrt(relative), _EPS, 0, order).removeO()
+    return sympy.Add(*(sympy.factor(sympy.sqrt(c[0]) * root.coeff(_EPS, k))
+                       / d ** sympy.Rational(2 * k + 1, 2) for k in range(order)))
+
+
+def paper_critical_variance_expansion(s, a=0, *, keep_prob=1):
+    r"""The two-term expansions exactly as printed in the paper (for comparisons only).
+
+    These are the printed, possibly wrong, formulas; use
+    :func:`critical_variance_expansion` for the correct ones.
+
+    * a = 0, q = 1 (Corollary 4): :math:`\frac{2}{d} + \frac{5(2-s)}{2d^2}`.
+    * a = 1, q = 1 (Corollary 10, linear): :math:`\frac1d + \frac{2-s}{2d^2}`.
+    * other a, q = 1 (Corollary 10, "a > 0 small"):
+      :math:`\frac{2}{(1+a^2)d} + \frac{5 - (12 - 5s/2)a^2}{2 + (s+2)a^2}
+      \cdot\frac{2-s}{d^2}`; a symbolic ``a`` also gets this one.
+    * a = 0, q < 1 or symbolic (Remark 13, ReLU with dropout):
+      :math:`\frac{2q}{d} + \frac{(2-s)(6-q)}{2d^2}`.
+
+    Parameters
+    ----------
+    s, a, keep_prob
+        As in :func:`critical_variance_expansion`.
+
+    Returns
+    -------
+    sympy.Expr
+        The printed formula in the module symbol :data:`d`, without its error term.
+
+    Raises
+    ------
+    ValueError
+        For a != 0 with dropout (the paper prints no such formula) or bad arguments.
+
+    References
+    ----------
+    .. [1] M. Gurbuzbalaban and Y. Hu, AISTATS 2021, Corollaries 4 and 10, Remark 13.
+
+    Examples
+    --------
+    >>> from initmath.asymptotics import paper_critical_variance_expansion
+    >>> from initmath.asymptotics import critical_variance_expansion
+    >>> paper_critical_variance_expansion("0.8")
+    2/d + 3/d**2
+    >>> paper_critical_variance_expansion(1, a="1/2") - critical_variance_expansion(1, a="1/2", order=2)
+    -763/(2750*d**2)
+    """
+    s, a, q = _convert(s, a, keep_prob)
+    if a == 0:
+        if q == 1:
+            return 2 / d + 5 * (2 - s) / (2 * d ** 2)
+        return 2 * q / d + (2 - s) * (6 - q) / (2 * d ** 2)
+    if q != 1:
+        raise ValueError("the paper prints a dropout expansion only for ReLU (a = 0)")
+    if a == 1:
+        return 1 / d + (2 - s) / (2 * d ** 2)
+    return (2 / (1 + a ** 2) / d
+            + (5 - (12 - 5 * s / 2) * a ** 2) / (2 + (s + 2) * a ** 2) * (2 - s) / d ** 2)
