@@ -1,0 +1,39 @@
+"""initmath: the theory of neural-network weight initialization as exact, checkable numbers.
+
+Fractional-moment critical variance (Gurbuzbalaban & Hu 2021):
+
+>>> from initmath import critical_sigma
+>>> round(float(critical_sigma(2.0, 512)), 6) == round((2 / 512) ** 0.5, 6)   # He at s = 2
+True
+
+Importing initmath does not import torch; the Monte Carlo checks live in the separate
+``verification`` package.
+"""
+from .critical_variance import (critical_sigma, critical_sigmas, critical_variance,
+                                log_moment_factor, moment_factor, rrelu_critical_sigma,
+                                rrelu_critical_variance, rrelu_moment_factor)
+
+__version__ = "0.1.0"
+
+# The symbolic expansions need sympy, whose import alone takes ~0.2 s: load on first use.
+_LAZY = {"critical_variance_expansion": "asymptotics", "critical_sigma_expansion": "asymptotics"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+__all__ = [
+    "moment_factor",
+    "log_moment_factor",
+    "critical_sigma",
+    "critical_variance",
+    "critical_sigmas",
+    "rrelu_moment_factor",
+    "rrelu_critical_sigma",
+    "rrelu_critical_variance",
+    "critical_variance_expansion",
+    "critical_sigma_expansion",
+]

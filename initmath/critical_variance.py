@@ -1,0 +1,543 @@
+r"""Fractional-moment critical variance of a ReLU / leaky-ReLU / linear layer.
+
+A layer maps :math:`x \mapsto \phi_a(W x)` with a :math:`d \times d_{in}` matrix
+:math:`W` of iid :math:`N(0, \sigma^2)` entries, zero bias and
+:math:`\phi_a(z) = z` for :math:`z > 0`, :math:`a z` otherwise.  Since
+:math:`W x \sim N(0, \sigma^2 \lVert x\rVert^2 I_d)`,
+
+.. math:: E\lVert x_{k+1}\rVert^s = \sigma^s I_a(s, d)\, E\lVert x_k\rVert^s, \qquad
+          I_a(s, d) = E\bigl[Z^{s/2}\bigr], \quad Z = \lVert\phi_a(g)\rVert^2,
+          \ g \sim N(0, I_d),
+
+so the s-th moment is preserved exactly by the critical value
+:math:`\bar\sigma_a(s, d) = I_a(s, d)^{-1/s}` (Gurbuzbalaban & Hu 2021).
+
+Three independent routes compute :math:`I_a` (``method=``): ``"laplace"`` (a
+one-dimensional integral of the Laplace transform :math:`M(t)^d`, cost independent of
+d; :mod:`initmath._laplace`), ``"hypergeometric"`` (a sum of Gauss hypergeometric
+functions over the number of positive coordinates; :mod:`initmath._hypergeometric`) and
+``"series"`` (the paper's Theorem 1 / Theorem 7 series exactly as printed;
+:mod:`initmath._series`).  See ``docs/critical-variance.md`` for the derivations.
+"""
+import math
+
+import mpmath
+import numpy as np
+from scipy.special import logsumexp
+
+from . import _validate
+from ._hypergeometric import log_moment_factor_mp
+from ._laplace import log_moment, log_moment_mp
+from ._series import series_moment_factor
+
+__all__ = [
+    "log_moment_factor",
+    "moment_factor",
+    "critical_sigma",
+    "critical_variance",
+    "critical_sigmas",
+    "rrelu_moment_factor",
+    "rrelu_critical_sigma",
+    "rrelu_critical_variance",
+]
+
+METHODS = ("auto", "laplace", "hypergeometric", "series")
+# "auto" at high precision: the hypergeometric sum costs O(sqrt(d * dps)) 2F1 values,
+# the Laplace quadrature a d-independent number of nodes; this is where they cross.
+_HYPERGEOMETRIC_MAX_D = 2000
+# Digits of a float64 result obtained from an mpmath route.
+_FLOAT_DPS = 20
+_GUARD_DPS = 10
+
+
+# --------------------------------------------------------------------------- core
+def _check(s, d, a, keep_prob, dps, method):
+    """Validated, broadcast arguments: float/int arrays (and the originals for mpmath)."""
+    arrays = (_validate.real(s, "s", 0, low_open=True),
+              _validate.positive_integer(d, "d"),
+              _validate.real(a, "a", 0, 1),
+              _validate.real(keep_prob, "keep_prob", 0, 1, low_open=True))
+    dps = _validate.dps_or_none(dps)
+    _validate.choice(method, "method", METHODS)
+    return np.broadcast_arrays(*arrays), dps
+
+
+def _log_moment_float(s, d, a, q, method):
+    """log I for float64 arrays of equal shape (flattened work, reshaped result)."""
+    shape = s.shape
+    s, d, a, q = (x.ravel() for x in (s, d, a, q))
+    if method in ("auto", "laplace"):
+        c, w = _coordinate_mixture(a, q)
+        return log_moment(s / 2, d.astype(float), c, w).reshape(shape)
+    out = np.empty(s.shape)
+    for i in range(s.size):
+        if method == "series":
+            out[i] = _log_series(s[i], d[i], a[i], q[i], None)
+        else:
+            with mpmath.workdps(_FLOAT_DPS):
+                out[i] = float(log_moment_factor_mp(mpmath.mpf(s[i]) / 2, int(d[i]),
+                                                    mpmath.mpf(a[i]), mpmath.mpf(q[i])))
+    return out.reshape(shape)
+
+
+def _log_series(s, d, a, q, dps):
+    if q != 1:
+        raise ValueError("method='series' (the paper's Theorems 1 and 7) has no dropout; "
+                         "use keep_prob=1 or another method")
+    value = series_moment_factor(s, int(d), a, dps=dps)
+    return math.log(value) if dps is None else mpmath.log(value)
+
+
+def _coordinate_mixture(a, q):
+    """Scales c and weights w of one output coordinate Y = C g^2 (see _laplace).
+
+    Without dropout C = 1 or a^2 with probability 1/2 each; inverted dropout with keep
+    probability q adds an atom C = 0 of weight 1 - q and scales the rest by 1/q^2.
+    """
+    if np.all(q == 1):
+        c = np.stack([np.ones_like(a), a * a], axis=-1)
+        return c, np.full(c.shape, 0.5)
+    c = np.stack([np.zeros_like(a), 1 / q ** 2, (a / q) ** 2], axis=-1)
+    w = np.stack([1 - q, q / 2, q / 2], axis=-1)
+    return c, w
+
+
+def _log_moment_mp(s, d, a, q, method):
+    """log I at the current mpmath precision for one set of exact mpmath arguments."""
+    h = s / 2
+    if method == "series":
+        return _log_series(s, d, a, q, mpmath.mp.dps)
+    if method == "hypergeometric" or (method == "auto" and d <= _HYPERGEOMETRIC_MAX_D):
+        return log_moment_factor_mp(h, d, a, q)
+    if q == 1:
+        return log_moment_mp(h, d, [1, a * a], [mpmath.mpf(0.5)] * 2)
+    return log_moment_mp(h, d, [0, 1 / q ** 2, (a / q) ** 2], [1 - q, q / 2, q / 2])
+
+
+def _guard_digits(s, d):
+    """Extra digits so that exp(-log(I)/s) keeps dps digits: log I is computed to an
+    absolute error of ~10^-(dps+guard), and |log I| ~ (s/2) log d grows, 1/s too."""
+    return (_GUARD_DPS + max(0, math.ceil(-math.log10(s)))
+            + max(0, math.ceil(math.log10(1 + s * math.log(d)))))
+
+
+def _evaluate(s, d, a, keep_prob, dps, method, power):
+    """exp(power(s) * log I_a(s, d)) elementwise: the engine behind the public functions.
+
+    power maps s to the exponent applied to log I (1 for I, -1/s for sigma, ...).
+    """
+    (sf, df, af, qf), dps = _check(s, d, a, keep_prob, dps, method)
+    if dps is None:
+        log_i = _log_moment_float(sf, df, af, qf, method)
+        with np.errstate(over="ignore"):      # I itself may exceed float64: inf is right
+            out = np.exp(power(sf) * log_i)
+        return out[()] if out.ndim == 0 else out
+    originals = np.broadcast_arrays(*(np.asarray(x, dtype=object) for x in (s, d, a, keep_prob)))
+    out = np.empty(sf.shape, dtype=object)
+    for index in np.ndindex(sf.shape):
+        s_i, a_i, q_i = (_validate.mp_number(x[index]) for x in
+                         (originals[0], originals[2], originals[3]))
+        d_i = int(df[index])
+        with mpmath.workdps(dps + _guard_digits(float(sf[index]), d_i)):
+            s_i, a_i, q_i = +s_i, +a_i, +q_i
+            value = mpmath.exp(power(s_i) * _log_moment_mp(s_i, d_i, a_i, q_i, method))
+        with mpmath.workdps(dps):
+            out[index] = +value
+    return out[()] if out.ndim == 0 else out
+
+
+# --------------------------------------------------------------------------- public
+_PARAMETERS = """
+    Parameters
+    ----------
+    s : float or array_like
+        Order of the preserved moment, s > 0 (any real; s = 2 is Kaiming/He).
+    d : int or array_like
+        Layer width (fan-out), an integer >= 1; integral floats such as 64.0 are accepted.
+    a : float or array_like, default 0
+        Negative-side slope of the activation, 0 <= a <= 1 (0: ReLU, 1: linear).
+    keep_prob : float or array_like, default 1
+        Keep probability q in (0, 1] of inverted dropout applied to the layer's output,
+        x_{k+1} = (b / q) * phi_a(W x_k), b_i iid Bernoulli(q).  The masked norms then
+        form an exact iid product and the moment factor is E[Z_q^(s/2)] with
+        Z_q = sum_i (b_i / q^2) phi_a(g_i)^2.
+    dps : int, optional
+        None (default): float64, numpy broadcasting over all arguments.  An int:
+        mpmath numbers correct to that many significant digits (an mpf for scalar
+        input, an object array otherwise); floats are taken at their exact binary value.
+    method : {"auto", "laplace", "hypergeometric", "series"}
+        Algorithm; all agree to the requested precision.  "auto" uses "laplace" in
+        float64, and at high precision "hypergeometric" for d <= 2000, "laplace"
+        above.  "series" is the paper's printed series (a = 0: Theorem 1; 0 < a <= 1:
+        Theorem 7, only for s <= 2 and keep_prob = 1): slow, an independent check.
+"""
+
+_RAISES = """
+    Raises
+    ------
+    ValueError
+        If s <= 0, d is not a positive integer, a is outside [0, 1], keep_prob is
+        outside (0, 1], any value is NaN, infinite or a bool, dps is not a positive
+        integer, method is unknown, or "series" is asked outside its domain.
+"""
+
+_REFERENCES = """
+    References
+    ----------
+    .. [1] M. Gurbuzbalaban and Y. Hu, "Fractional moment-preserving initialization
+       schemes for training deep neural networks", AISTATS 2021, Theorems 1 and 7,
+       Remark 13.
+"""
+
+
+def _document(function):
+    function.__doc__ = function.__doc__.format(parameters=_PARAMETERS, raises=_RAISES,
+                                               references=_REFERENCES)
+    return function
+
+
+@_document
+def log_moment_factor(s, d, a=0.0, *, keep_prob=1.0, dps=None, method="auto"):
+    r"""Natural logarithm of the moment factor, :math:`\log I_a(s, d)`.
+
+    Use it when :math:`I_a(s, d)` itself would overflow float64 (large s and d); see
+    :func:`moment_factor`.
+    {parameters}
+    Returns
+    -------
+    float, ndarray, mpmath.mpf or object ndarray
+    {raises}
+    Examples
+    --------
+    >>> import math
+    >>> from initmath import log_moment_factor
+    >>> x = log_moment_factor(1000.0, 10**6, 0.5)         # I itself overflows float64
+    >>> math.isclose(x, 500 * math.log(625000.0), rel_tol=1e-4)
+    True
+    """
+    return _evaluate(s, d, a, keep_prob, dps, method, lambda s: 1)
+
+
+@_document
+def moment_factor(s, d, a=0.0, *, keep_prob=1.0, dps=None, method="auto"):
+    r"""Moment factor :math:`I_a(s, d) = E\lVert\phi_a(g)\rVert^s`, :math:`g \sim N(0, I_d)`.
+
+    It is the factor by which one layer multiplies the s-th moment of the norm at unit
+    weight variance: :math:`E\lVert x_{{k}}\rVert^s = \lVert x_0\rVert^s\,
+    (\sigma^s I_a(s, d))^k`.
+    {parameters}
+    Returns
+    -------
+    float, ndarray, mpmath.mpf or object ndarray
+        :math:`I_a(s, d)`; float64 results beyond the float64 range are ``inf`` (use
+        :func:`log_moment_factor` or ``dps``).
+    {raises}
+    Notes
+    -----
+    With :math:`n \sim \mathrm{{Bin}}(d, 1/2)` positive coordinates,
+    :math:`Z = \chi^2_n + a^2 \chi^2_{{d-n}}`, and
+
+    .. math::
+
+        I_a(s, d) = 2^{{s/2}} \frac{{\Gamma(\frac{{d+s}}{{2}})}}{{\Gamma(\frac d2)}}
+            \sum_{{n=0}}^d \binom dn 2^{{-d}}\,
+            {{}}_2F_1\bigl(-\tfrac s2, \tfrac{{d-n}}2; \tfrac d2; 1-a^2\bigr),
+
+    equivalently, with :math:`M(t) = \frac12[(1+2t)^{{-1/2}} + (1+2a^2t)^{{-1/2}}]`
+    and 0 < s < 2,
+
+    .. math::
+
+        I_a(s, d) = \frac{{s/2}}{{\Gamma(1-s/2)}} \int_0^\infty
+            \bigl(1 - M(t)^d\bigr)\, t^{{-s/2-1}}\, dt .
+    {references}
+    Examples
+    --------
+    The second moment is the mean of Z, :math:`d(1 + a^2)/2`; for a = 1 (linear)
+    :math:`I_1(s, d) = 2^{{s/2}}\Gamma(\frac{{d+s}}2)/\Gamma(\frac d2)`:
+
+    >>> import math
+    >>> from initmath import moment_factor
+    >>> math.isclose(moment_factor(2.0, 10, 0.5), 10 * 1.25 / 2, rel_tol=1e-13)
+    True
+    >>> exact = math.sqrt(2) * math.gamma(5.5) / math.gamma(5)
+    >>> math.isclose(moment_factor(1.0, 10, 1.0), exact, rel_tol=1e-13)
+    True
+    >>> import mpmath
+    >>> x = moment_factor(1, 10, 1, dps=30)
+    >>> mpmath.nstr(x, 30)
+    '3.08432775979986387463117086226'
+    >>> with mpmath.workdps(40):
+    ...     exact = mpmath.sqrt(2) * mpmath.gamma(5.5) / mpmath.gamma(5)
+    ...     mpmath.almosteq(x, exact, rel_eps=mpmath.mpf(10) ** -30)
+    True
+    """
+    return _evaluate(s, d, a, keep_prob, dps, method, lambda s: 1)
+
+
+@_document
+def critical_sigma(s, d, a=0.0, *, keep_prob=1.0, dps=None, method="auto"):
+    r"""Critical standard deviation :math:`\bar\sigma_a(s, d) = I_a(s, d)^{{-1/s}}`.
+
+    Initializing :math:`W_{{ij}} \sim N(0, \bar\sigma^2)` makes
+    :math:`E\lVert x_k\rVert^s = \lVert x_0\rVert^s` at every depth k.
+    {parameters}
+    Returns
+    -------
+    float, ndarray, mpmath.mpf or object ndarray
+    {raises}
+    Notes
+    -----
+    At s = 2 this is Kaiming/He, :math:`\sqrt{{2/(d(1+a^2))}}`.  As :math:`s \to 0+`
+    it tends to :math:`\exp(-\frac12 E\log Z)` for a > 0; for ReLU the atom
+    :math:`P(Z = 0) = 2^{{-d}}` makes it diverge like :math:`(1 - 2^{{-d}})^{{-1/s}}`.
+    The paper prints :math:`1/\sqrt{{I_0}}` (Theorem 1) and :math:`1/(\sqrt s\, I_a)`
+    (Theorem 7), both wrong for s != 2 (``docs/errata.md``).
+    {references}
+    Examples
+    --------
+    >>> import math
+    >>> from initmath import critical_sigma
+    >>> math.isclose(critical_sigma(2.0, 100, 0.1), math.sqrt(2 / (100 * 1.01)), rel_tol=1e-13)
+    True
+    >>> critical_sigma([0.5, 1.0, 2.0], 64)      # decreasing in s
+    array([0.18166124, 0.17999218, 0.1767767 ])
+    """
+    return _evaluate(s, d, a, keep_prob, dps, method, lambda s: -1 / s)
+
+
+@_document
+def critical_variance(s, d, a=0.0, *, keep_prob=1.0, dps=None, method="auto"):
+    r"""Critical variance :math:`\bar\sigma_a^2(s, d) = I_a(s, d)^{{-2/s}}`.
+    {parameters}
+    Returns
+    -------
+    float, ndarray, mpmath.mpf or object ndarray
+    {raises}
+    Notes
+    -----
+    For large d, :math:`\bar\sigma_a^2 = \frac{{2q}}{{(1+a^2)d}}
+    + \frac{{(2-s)(5-2a^2+5a^4)}}{{2(1+a^2)^3 d^2}} + O(d^{{-3}})` (q = 1; see
+    :func:`initmath.critical_variance_expansion` for any order and q).
+    {references}
+    Examples
+    --------
+    >>> import math
+    >>> from initmath import critical_variance
+    >>> math.isclose(critical_variance(2.0, 64), 2 / 64, rel_tol=1e-13)
+    True
+    >>> math.isclose(critical_variance(0.8, 64), 2 / 64 + 3 / 64**2, rel_tol=1e-4)
+    True
+    """
+    return _evaluate(s, d, a, keep_prob, dps, method, lambda s: -2 / s)
+
+
+@_document
+def critical_sigmas(s, widths, a=0.0, *, convention="norm", keep_prob=1.0, dps=None,
+                    method="auto"):
+    r"""One critical sigma per layer of a chain of widths :math:`d_0 \to d_1 \to \dots \to d_L`.
+
+    Layer k maps :math:`\mathbb{{R}}^{{d_k}} \to \mathbb{{R}}^{{d_{{k+1}}}}` with
+    :math:`W^{{(k)}}_{{ij}} \sim N(0, \sigma_k^2)`.  Since
+    :math:`W^{{(k)}} x \sim N(0, \sigma_k^2 \lVert x\rVert^2 I_{{d_{{k+1}}}})`, the layer
+    multiplies :math:`E\lVert x\rVert^s` by :math:`\sigma_k^s I_a(s, d_{{k+1}})`: the
+    factor depends on the fan-out (Remark 3 of the paper).
+
+    Parameters
+    ----------
+    s : float
+        Order of the preserved moment, s > 0.
+    widths : sequence of int
+        :math:`d_0, \dots, d_L` (input width first), L >= 1 layers.
+    a, keep_prob, dps, method
+        As in :func:`critical_sigma` (scalars).
+    convention : {{"norm", "per-neuron"}}
+        ``"norm"`` (the paper's): preserve :math:`E\lVert x_k\rVert^s`,
+        :math:`\sigma_k = I_a(s, d_{{k+1}})^{{-1/s}}`.  ``"per-neuron"``: preserve
+        :math:`E[(\lVert x_k\rVert/\sqrt{{d_k}})^s]`, the s-th moment of a typical unit,
+        :math:`\sigma_k = \sqrt{{d_{{k+1}}/d_k}}\, I_a(s, d_{{k+1}})^{{-1/s}}`; at s = 2
+        this is He initialization, :math:`\sigma_k^2 = 2/((1+a^2) d_k)` (fan-in).
+        With constant width the two coincide.
+
+    Returns
+    -------
+    ndarray of shape (L,) (float64), or a list of mpmath.mpf when dps is given.
+
+    Raises
+    ------
+    ValueError
+        For fewer than two widths, a width that is not a positive integer, an unknown
+        convention, or any argument rejected by :func:`critical_sigma`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from initmath import critical_sigmas
+    >>> sig = critical_sigmas(2.0, [784, 256, 10], convention="per-neuron")
+    >>> np.allclose(sig**2, [2 / 784, 2 / 256], rtol=1e-13)     # He, fan-in
+    True
+    >>> np.allclose(critical_sigmas(2.0, [784, 256, 10]) ** 2, [2 / 256, 2 / 10], rtol=1e-13)
+    True
+    """
+    _validate.choice(convention, "convention", ("norm", "per-neuron"))
+    widths = _validate.positive_integer(widths, "widths")
+    if widths.ndim != 1 or widths.size < 2:
+        raise ValueError(f"widths must be a 1-d sequence of at least two widths "
+                         f"d_0, ..., d_L, got {widths.tolist()!r}")
+    for name, value in (("s", s), ("a", a), ("keep_prob", keep_prob)):
+        if np.ndim(value) != 0:
+            raise ValueError(f"{name} must be a scalar in critical_sigmas, got {value!r}")
+    sigma = critical_sigma(s, widths[1:], a, keep_prob=keep_prob, dps=dps, method=method)
+    if convention == "norm":
+        return sigma if dps is None else list(sigma)
+    if dps is None:
+        return sigma * np.sqrt(widths[1:] / widths[:-1])
+    with mpmath.workdps(dps):
+        return [+(sk * mpmath.sqrt(mpmath.mpf(int(fan_out)) / int(fan_in)))
+                for sk, fan_out, fan_in in zip(sigma, widths[1:], widths[:-1])]
+
+
+# --------------------------------------------------------------- randomized leaky ReLU
+# Tanh-sinh rule on [0, 1]: a = expit(pi sinh(tau)), tau = k * _TS_STEP, |tau| <= _TS_MAX.
+# Its weights decay double-exponentially, so it keeps full accuracy for integrands with
+# algebraic end-point singularities, such as I_a near a = 0 (the ReLU atom makes
+# I_a - I_0 ~ a^s for small d).
+_TS_STEP = 1 / 8
+_TS_MAX = 3.5
+
+
+def _slope_rule(lower, upper):
+    """Nodes and probability weights of the uniform law on [lower, upper]."""
+    tau = np.arange(-_TS_MAX, _TS_MAX + _TS_STEP / 2, _TS_STEP)
+    y = np.pi * np.sinh(tau)
+    fraction = 1 / (1 + np.exp(-y))
+    weight = np.pi * np.cosh(tau) * fraction * (1 - fraction)
+    return lower + (upper - lower) * fraction, weight / weight.sum()
+
+
+def _rrelu_log_moment(s, d, lower, upper, mode):
+    s = _validate.real(s, "s", 0, low_open=True)
+    d = _validate.positive_integer(d, "d")
+    lower, upper = _validate.real(lower, "lower", 0, 1), _validate.real(upper, "upper", 0, 1)
+    if lower.ndim or upper.ndim or lower > upper:
+        raise ValueError(f"lower and upper must be scalars with 0 <= lower <= upper <= 1, "
+                         f"got lower={lower!r}, upper={upper!r}")
+    _validate.choice(mode, "mode", ("per-neuron", "per-layer"))
+    s, d = np.broadcast_arrays(s, d)
+    h, dd = s.ravel() / 2, d.ravel().astype(float)
+    slopes, weights = _slope_rule(float(lower), float(upper))
+    if mode == "per-neuron":
+        # Each coordinate draws its own slope: one mixture with a node per slope.
+        c = np.concatenate([[1.0], slopes ** 2])
+        w = np.concatenate([[0.5], 0.5 * weights])
+        out = log_moment(h, dd, np.tile(c, (h.size, 1)), np.tile(w, (h.size, 1)))
+    else:
+        # One slope per layer: I averages over it, E_a[I_a(s, d)].
+        rows = np.repeat(np.arange(h.size), slopes.size)
+        c = np.stack([np.ones(rows.size), np.tile(slopes, h.size) ** 2], axis=-1)
+        log_i = log_moment(h[rows], dd[rows], c, np.full(c.shape, 0.5)).reshape(h.size, -1)
+        out = logsumexp(log_i, b=weights, axis=-1)
+    return s, out.reshape(s.shape)
+
+
+_RRELU_DOC = r"""
+    Randomized leaky ReLU (Xu et al. 2015; ``torch.nn.RReLU``) uses slopes
+    :math:`a \sim U[\mathrm{{lower}}, \mathrm{{upper}}]`.  Two sampling schemes give
+    different exact answers:
+
+    * ``mode="per-neuron"`` (torch.nn.RReLU in training mode: every unit draws its own
+      slope, afresh each forward pass): the output coordinates stay iid, each a mixture
+      :math:`Y = g^2` (g > 0) or :math:`a^2 g^2` (g < 0, a uniform), so
+      :math:`M(t) = \frac12 (1+2t)^{{-1/2}} + \frac12 E_a (1+2a^2 t)^{{-1/2}}` and
+      :math:`I = E[Z^{{s/2}}]` with :math:`E e^{{-tZ}} = M(t)^d`.
+    * ``mode="per-layer"`` (one slope per layer, independent across layers): the
+      factor averages over the slope, :math:`I = E_a[I_a(s, d)]`.  This is what
+      Remark 8 of the paper computes by replacing :math:`w_{{k,n}}` with
+      :math:`E[w_{{k,n}}]` in Theorem 7.
+
+    By Jensen's inequality the two differ; they agree at s = 2, where both give
+    :math:`d(1 + E a^2)/2`.  The average over the slope uses a tanh-sinh rule (57
+    nodes), exact to float64 rounding also when lower = 0.
+
+    Parameters
+    ----------
+    s : float or array_like
+        Order of the preserved moment, s > 0.
+    d : int or array_like
+        Layer width, integer >= 1.
+    lower, upper : float, default 1/8 and 1/3
+        The slope interval, 0 <= lower <= upper <= 1.  The defaults are
+        torch.nn.RReLU's (the paper's Remark 8 prints them swapped, l = 1/3, u = 1/8).
+    mode : {{"per-neuron", "per-layer"}}
+        Sampling scheme, see above.
+
+    Raises
+    ------
+    ValueError
+        For arguments outside the ranges above (NaN, bools and non-integer d included).
+
+    References
+    ----------
+    .. [1] B. Xu, N. Wang, T. Chen and M. Li, "Empirical evaluation of rectified
+       activations in convolutional network", 2015.
+    .. [2] M. Gurbuzbalaban and Y. Hu, AISTATS 2021, Remark 8.
+"""
+
+
+def _document_rrelu(function):
+    function.__doc__ = function.__doc__.format(rrelu=_RRELU_DOC)
+    return function
+
+
+@_document_rrelu
+def rrelu_moment_factor(s, d, lower=1 / 8, upper=1 / 3, *, mode="per-neuron"):
+    r"""Moment factor I(s, d) of a randomized leaky ReLU layer (float64).
+    {rrelu}
+    Examples
+    --------
+    >>> import math
+    >>> from initmath import rrelu_moment_factor
+    >>> e_a2 = (1/3**3 - 1/8**3) / 3 / (1/3 - 1/8)             # E a^2
+    >>> math.isclose(rrelu_moment_factor(2.0, 50), 50 * (1 + e_a2) / 2, rel_tol=1e-13)
+    True
+    >>> rrelu_moment_factor(1.0, 50, mode="per-layer") > rrelu_moment_factor(1.0, 50)
+    False
+    """
+    s, log_i = _rrelu_log_moment(s, d, lower, upper, mode)
+    out = np.exp(log_i)
+    return out[()] if out.ndim == 0 else out
+
+
+@_document_rrelu
+def rrelu_critical_sigma(s, d, lower=1 / 8, upper=1 / 3, *, mode="per-neuron"):
+    r"""Critical sigma :math:`I(s, d)^{{-1/s}}` of a randomized leaky ReLU layer (float64).
+    {rrelu}
+    Examples
+    --------
+    >>> import math
+    >>> from initmath import rrelu_critical_sigma, critical_sigma
+    >>> math.isclose(rrelu_critical_sigma(1.0, 64, 0.2, 0.2), critical_sigma(1.0, 64, 0.2),
+    ...              rel_tol=1e-13)
+    True
+    """
+    s, log_i = _rrelu_log_moment(s, d, lower, upper, mode)
+    out = np.exp(-log_i / s)
+    return out[()] if out.ndim == 0 else out
+
+
+@_document_rrelu
+def rrelu_critical_variance(s, d, lower=1 / 8, upper=1 / 3, *, mode="per-neuron"):
+    r"""Critical variance :math:`I(s, d)^{{-2/s}}` of a randomized leaky ReLU layer (float64).
+    {rrelu}
+    Examples
+    --------
+    >>> import math
+    >>> from initmath import rrelu_critical_variance
+    >>> e_a2 = (1/3**3 - 1/8**3) / 3 / (1/3 - 1/8)
+    >>> math.isclose(rrelu_critical_variance(2.0, 50, mode="per-layer"),
+    ...              2 / (50 * (1 + e_a2)), rel_tol=1e-13)
+    True
+    """
+    s, log_i = _rrelu_log_moment(s, d, lower, upper, mode)
+    out = np.exp(-2 * log_i / s)
+    return out[()] if out.ndim == 0 else out
