@@ -1,5 +1,6 @@
 """Timing and machine description shared by the benchmark scripts."""
 import datetime
+import json
 import os
 import platform
 import statistics
@@ -44,3 +45,10 @@ def print_machine(info):
     print(f"machine  {info['platform']}, {info['processor']}, {info['cpu_count']} CPUs, "
           f"Python {info['python']}, numpy {info['numpy']}, scipy {info['scipy']}, "
           f"mpmath {info['mpmath']} ({info['mpmath_backend']})")
+
+
+def write_json(report, path):
+    """Write the report as JSON when a path was given on the command line."""
+    if path:
+        Path(path).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote    {path}")

@@ -10,11 +10,9 @@ Usage::
 3. ``dps=30`` for d = 10 ... 10^6 (target <= 0.2 s per value).
 """
 import argparse
-import json
-from pathlib import Path
 
 import numpy as np
-from _common import machine_info, print_machine, time_calls
+from _common import machine_info, print_machine, time_calls, write_json
 
 from initmath import critical_sigma
 
@@ -57,9 +55,7 @@ def main(argv=None):
         report["dps30_s"][d] = t["best_s"]
         print(f"   d = {d:>10d}: {t['best_s']:.3f} s")
 
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    write_json(report, args.json)
     return report
 
 

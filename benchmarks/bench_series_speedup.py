@@ -10,10 +10,8 @@ times (best and median of N calls after one warm-up call), their relative differ
 the speed-up, and the machine and date, and optionally writes all of it as JSON.
 """
 import argparse
-import json
-from pathlib import Path
 
-from _common import machine_info, print_machine, time_calls
+from _common import machine_info, print_machine, time_calls, write_json
 
 from initmath import moment_factor
 from initmath._series import series_moment_factor
@@ -51,9 +49,7 @@ def main(argv=None):
     print(f"rel diff {report['rel_diff']:.3e}")
     print(f"speed-up {report['speedup']:.3g}x (series best / fast best)")
 
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote    {args.json}")
+    write_json(report, args.json)
     return report
 
 

@@ -44,7 +44,7 @@ __all__ = [
 METHODS = ("auto", "laplace", "hypergeometric", "series")
 # "auto" at high precision: the hypergeometric sum costs O(sqrt(d * dps)) 2F1 values,
 # the Laplace quadrature a d-independent number of nodes; this is where they cross.
-_HYPERGEOMETRIC_MAX_D = 2000
+_HYPERGEOMETRIC_MAX_D = 16
 # Digits of a float64 result obtained from an mpmath route.
 _FLOAT_DPS = 20
 _GUARD_DPS = 10
@@ -121,26 +121,33 @@ def _guard_digits(s, d):
             + max(0, math.ceil(math.log10(1 + s * math.log(d)))))
 
 
-def _evaluate(s, d, a, keep_prob, dps, method, power):
-    """exp(power(s) * log I_a(s, d)) elementwise: the engine behind the public functions.
+# What each public function returns, as a function of log I: log I itself, I,
+# sigma = I^(-1/s) or sigma^2 = I^(-2/s).  Working from log I avoids overflow.
+_FORMS = {"log": lambda s, log_i, exp: log_i,
+          "moment": lambda s, log_i, exp: exp(log_i),
+          "sigma": lambda s, log_i, exp: exp(-log_i / s),
+          "variance": lambda s, log_i, exp: exp(-2 * log_i / s)}
 
-    power maps s to the exponent applied to log I (1 for I, -1/s for sigma, ...).
-    """
+
+def _finish_float(s, log_i, form):
+    with np.errstate(over="ignore"):          # I itself may exceed float64: inf is right
+        out = _FORMS[form](s, log_i, np.exp)
+    return out[()] if out.ndim == 0 else out
+
+
+def _evaluate(s, d, a, keep_prob, dps, method, form):
+    """The public quantity ``form`` (a key of _FORMS) of I_a(s, d), elementwise."""
     (sf, df, af, qf), dps = _check(s, d, a, keep_prob, dps, method)
     if dps is None:
-        log_i = _log_moment_float(sf, df, af, qf, method)
-        with np.errstate(over="ignore"):      # I itself may exceed float64: inf is right
-            out = np.exp(power(sf) * log_i)
-        return out[()] if out.ndim == 0 else out
-    originals = np.broadcast_arrays(*(np.asarray(x, dtype=object) for x in (s, d, a, keep_prob)))
+        return _finish_float(sf, _log_moment_float(sf, df, af, qf, method), form)
+    originals = np.broadcast_arrays(*(np.asarray(x, dtype=object) for x in (s, a, keep_prob)))
     out = np.empty(sf.shape, dtype=object)
     for index in np.ndindex(sf.shape):
-        s_i, a_i, q_i = (_validate.mp_number(x[index]) for x in
-                         (originals[0], originals[2], originals[3]))
         d_i = int(df[index])
         with mpmath.workdps(dps + _guard_digits(float(sf[index]), d_i)):
-            s_i, a_i, q_i = +s_i, +a_i, +q_i
-            value = mpmath.exp(power(s_i) * _log_moment_mp(s_i, d_i, a_i, q_i, method))
+            # Converted at the working precision: a Fraction or a long mpf stays exact.
+            s_i, a_i, q_i = (_validate.mp_number(x[index]) for x in originals)
+            value = _FORMS[form](s_i, _log_moment_mp(s_i, d_i, a_i, q_i, method), mpmath.exp)
         with mpmath.workdps(dps):
             out[index] = +value
     return out[()] if out.ndim == 0 else out
@@ -167,7 +174,7 @@ _PARAMETERS = """
         input, an object array otherwise); floats are taken at their exact binary value.
     method : {"auto", "laplace", "hypergeometric", "series"}
         Algorithm; all agree to the requested precision.  "auto" uses "laplace" in
-        float64, and at high precision "hypergeometric" for d <= 2000, "laplace"
+        float64, and at high precision "hypergeometric" for d <= 16, "laplace"
         above.  "series" is the paper's printed series (a = 0: Theorem 1; 0 < a <= 1:
         Theorem 7, only for s <= 2 and keep_prob = 1): slow, an independent check.
 """
@@ -215,7 +222,7 @@ def log_moment_factor(s, d, a=0.0, *, keep_prob=1.0, dps=None, method="auto"):
     >>> math.isclose(x, 500 * math.log(625000.0), rel_tol=1e-4)
     True
     """
-    return _evaluate(s, d, a, keep_prob, dps, method, lambda s: 1)
+    return _evaluate(s, d, a, keep_prob, dps, method, "log")
 
 
 @_document
@@ -266,13 +273,13 @@ def moment_factor(s, d, a=0.0, *, keep_prob=1.0, dps=None, method="auto"):
     >>> import mpmath
     >>> x = moment_factor(1, 10, 1, dps=30)
     >>> mpmath.nstr(x, 30)
-    '3.08432775979986387463117086226'
+    '3.08432775979986389945689869029'
     >>> with mpmath.workdps(40):
     ...     exact = mpmath.sqrt(2) * mpmath.gamma(5.5) / mpmath.gamma(5)
     ...     mpmath.almosteq(x, exact, rel_eps=mpmath.mpf(10) ** -30)
     True
     """
-    return _evaluate(s, d, a, keep_prob, dps, method, lambda s: 1)
+    return _evaluate(s, d, a, keep_prob, dps, method, "moment")
 
 
 @_document
@@ -292,7 +299,7 @@ def critical_sigma(s, d, a=0.0, *, keep_prob=1.0, dps=None, method="auto"):
     it tends to :math:`\exp(-\frac12 E\log Z)` for a > 0; for ReLU the atom
     :math:`P(Z = 0) = 2^{{-d}}` makes it diverge like :math:`(1 - 2^{{-d}})^{{-1/s}}`.
     The paper prints :math:`1/\sqrt{{I_0}}` (Theorem 1) and :math:`1/(\sqrt s\, I_a)`
-    (Theorem 7), both wrong for s != 2 (``docs/errata.md``).
+    (Theorem 7), right only at s = 2 and s = 1 respectively (``docs/errata.md``).
     {references}
     Examples
     --------
@@ -301,9 +308,9 @@ def critical_sigma(s, d, a=0.0, *, keep_prob=1.0, dps=None, method="auto"):
     >>> math.isclose(critical_sigma(2.0, 100, 0.1), math.sqrt(2 / (100 * 1.01)), rel_tol=1e-13)
     True
     >>> critical_sigma([0.5, 1.0, 2.0], 64)      # decreasing in s
-    array([0.18166124, 0.17999218, 0.1767767 ])
+    array([0.17943259, 0.17852803, 0.1767767 ])
     """
-    return _evaluate(s, d, a, keep_prob, dps, method, lambda s: -1 / s)
+    return _evaluate(s, d, a, keep_prob, dps, method, "sigma")
 
 
 @_document
@@ -317,7 +324,7 @@ def critical_variance(s, d, a=0.0, *, keep_prob=1.0, dps=None, method="auto"):
     Notes
     -----
     For large d, :math:`\bar\sigma_a^2 = \frac{{2q}}{{(1+a^2)d}}
-    + \frac{{(2-s)(5-2a^2+5a^4)}}{{2(1+a^2)^3 d^2}} + O(d^{{-3}})` (q = 1; see
+    + \frac{{(2-s)[6(1+a^4) - q(1+a^2)^2]}}{{2(1+a^2)^3 d^2}} + O(d^{{-3}})` (see
     :func:`initmath.critical_variance_expansion` for any order and q).
     {references}
     Examples
@@ -326,10 +333,10 @@ def critical_variance(s, d, a=0.0, *, keep_prob=1.0, dps=None, method="auto"):
     >>> from initmath import critical_variance
     >>> math.isclose(critical_variance(2.0, 64), 2 / 64, rel_tol=1e-13)
     True
-    >>> math.isclose(critical_variance(0.8, 64), 2 / 64 + 3 / 64**2, rel_tol=1e-4)
+    >>> math.isclose(critical_variance(0.8, 64), 2 / 64 + 3 / 64**2, rel_tol=1e-3)  # Cor. 4
     True
     """
-    return _evaluate(s, d, a, keep_prob, dps, method, lambda s: -2 / s)
+    return _evaluate(s, d, a, keep_prob, dps, method, "variance")
 
 
 @_document
@@ -415,7 +422,8 @@ def _slope_rule(lower, upper):
     return lower + (upper - lower) * fraction, weight / weight.sum()
 
 
-def _rrelu_log_moment(s, d, lower, upper, mode):
+def _rrelu_evaluate(s, d, lower, upper, mode, form):
+    """The public quantity ``form`` of I for randomized slopes, as in _evaluate."""
     s = _validate.real(s, "s", 0, low_open=True)
     d = _validate.positive_integer(d, "d")
     lower, upper = _validate.real(lower, "lower", 0, 1), _validate.real(upper, "upper", 0, 1)
@@ -437,7 +445,7 @@ def _rrelu_log_moment(s, d, lower, upper, mode):
         c = np.stack([np.ones(rows.size), np.tile(slopes, h.size) ** 2], axis=-1)
         log_i = log_moment(h[rows], dd[rows], c, np.full(c.shape, 0.5)).reshape(h.size, -1)
         out = logsumexp(log_i, b=weights, axis=-1)
-    return s, out.reshape(s.shape)
+    return _finish_float(s, out.reshape(s.shape), form)
 
 
 _RRELU_DOC = r"""
@@ -455,8 +463,9 @@ _RRELU_DOC = r"""
       Remark 8 of the paper computes by replacing :math:`w_{{k,n}}` with
       :math:`E[w_{{k,n}}]` in Theorem 7.
 
-    By Jensen's inequality the two differ; they agree at s = 2, where both give
-    :math:`d(1 + E a^2)/2`.  The average over the slope uses a tanh-sinh rule (57
+    They differ: per-neuron slopes average inside Z, per-layer ones outside (a convex
+    order argument), so the per-neuron factor is the larger for s < 2 and the smaller
+    for s > 2; they agree at s = 2, where both give :math:`d(1 + E a^2)/2`.  The average over the slope uses a tanh-sinh rule (57
     nodes), exact to float64 rounding also when lower = 0.
 
     Parameters
@@ -500,12 +509,10 @@ def rrelu_moment_factor(s, d, lower=1 / 8, upper=1 / 3, *, mode="per-neuron"):
     >>> e_a2 = (1/3**3 - 1/8**3) / 3 / (1/3 - 1/8)             # E a^2
     >>> math.isclose(rrelu_moment_factor(2.0, 50), 50 * (1 + e_a2) / 2, rel_tol=1e-13)
     True
-    >>> rrelu_moment_factor(1.0, 50, mode="per-layer") > rrelu_moment_factor(1.0, 50)
-    False
+    >>> bool(rrelu_moment_factor(1.0, 50, mode="per-layer") < rrelu_moment_factor(1.0, 50))
+    True
     """
-    s, log_i = _rrelu_log_moment(s, d, lower, upper, mode)
-    out = np.exp(log_i)
-    return out[()] if out.ndim == 0 else out
+    return _rrelu_evaluate(s, d, lower, upper, mode, "moment")
 
 
 @_document_rrelu
@@ -520,9 +527,7 @@ def rrelu_critical_sigma(s, d, lower=1 / 8, upper=1 / 3, *, mode="per-neuron"):
     ...              rel_tol=1e-13)
     True
     """
-    s, log_i = _rrelu_log_moment(s, d, lower, upper, mode)
-    out = np.exp(-log_i / s)
-    return out[()] if out.ndim == 0 else out
+    return _rrelu_evaluate(s, d, lower, upper, mode, "sigma")
 
 
 @_document_rrelu
@@ -538,6 +543,4 @@ def rrelu_critical_variance(s, d, lower=1 / 8, upper=1 / 3, *, mode="per-neuron"
     ...              2 / (50 * (1 + e_a2)), rel_tol=1e-13)
     True
     """
-    s, log_i = _rrelu_log_moment(s, d, lower, upper, mode)
-    out = np.exp(-2 * log_i / s)
-    return out[()] if out.ndim == 0 else out
+    return _rrelu_evaluate(s, d, lower, upper, mode, "variance")
