@@ -46,10 +46,18 @@ H_MAX = 500.0
 
 def _np_log_m(total, m_minus_1):
     """log M from M - 1 (accurate near 1) or M itself (accurate when M is small)."""
-    near = m_minus_1 > -0.5
-    out = np.empty(m_minus_1.shape)
-    np.log1p(m_minus_1, out=out, where=near)
-    np.log(total, out=out, where=~near)
+    out = np.log(total)
+    np.log1p(m_minus_1, out=out, where=m_minus_1 > -0.5)
+    return out
+
+
+def _ksum(a):
+    """Sum over the (leading) mixture axis; unrolled for the usual K <= 4."""
+    if len(a) > 4:
+        return a.sum(axis=0)
+    out = a[0]
+    for i in range(1, len(a)):
+        out = out + a[i]
     return out
 
 
@@ -58,10 +66,10 @@ def _mp_log_m_scalar(total, m_minus_1):
 
 
 _NP = SimpleNamespace(exp=np.exp, expm1=np.expm1, log=np.log, log1p=np.log1p, sqrt=np.sqrt,
-                      log_m=_np_log_m, e=math.e)
+                      log_m=_np_log_m, e=math.e, num=float)
 _MP = SimpleNamespace(**{name: np.frompyfunc(getattr(mpmath, name), 1, 1)
                          for name in ("exp", "expm1", "log", "log1p", "sqrt")},
-                      log_m=np.frompyfunc(_mp_log_m_scalar, 2, 1), e=None)
+                      log_m=np.frompyfunc(_mp_log_m_scalar, 2, 1), e=None, num=mpmath.mpf)
 
 # float64 trapezoidal step in x = log t: discretisation error ~ exp(-pi^2 / STEP).
 _STEP = 0.25
@@ -111,29 +119,33 @@ def _integrand(x, h, d, c2, w, atom, m, xp, lgm=None):
     """
     t = xp.exp(x)
     u = c2 * t[None]
-    s = xp.sqrt(1 + u)
+    one_u = 1 + u
+    s = xp.sqrt(one_u)
     base = w / s                                        # w_i (1 + 2 c_i t)^(-1/2)
-    total = base.sum(axis=0)                            # M
-    m_minus_1 = -((w * u) / (s * (1 + s))).sum(axis=0)  # M - 1 without cancellation
+    total = _ksum(base)                                 # M
+    m_minus_1 = _ksum((-w) * u / (s + one_u))           # M - 1 = -sum w u / (s (1 + s))
     d_log_m = d * xp.log_m(total, m_minus_1)            # log M accurate for M ~ 1 and M ~ 0
     if m > _M_SMALL:
-        return _integrand_scaled(x, t, h, d, c2, u, base, total, d_log_m, m, xp, lgm)
+        return _integrand_scaled(x, t, h, d, c2, one_u, base, total, d_log_m, m, xp, lgm)
     if m:
         # Taylor coefficients of M(t - u) in u, divided by M(t): all positive.
-        ratio = c2 / (1 + u)
-        term, q, mu = base, [1], [None]
+        ratio = c2 / one_u
+        term, q, mu = base / total, [1], [None]
         for j in range(1, m + 1):
-            term = term * ratio * (2 * j - 1) / (2 * j)   # exact in both paths
-            mu.append(term.sum(axis=0) / total)
-        for k in range(1, m + 1):
-            q.append(sum(((d + 1) * j - k) * mu[j] * q[k - j] for j in range(1, k + 1)) / k)
+            term = term * (ratio * xp.num(2 * j - 1) / (2 * j))
+            mu.append(_ksum(term))
+        for k in range(1, m + 1):                       # J.C.P. Miller's power recurrence
+            acc = (d * k) * mu[k]
+            for j in range(1, k):
+                acc = acc + ((d + 1) * j - k) * mu[j] * q[k - j]
+            q.append(acc / k)
         return xp.exp(d_log_m + (m - h) * x) * (q[m] * math.factorial(m))
     # Frullani form: e^-t - L'(t), computed without cancellation at both ends.
     l_minus_1 = xp.expm1(d_log_m)
     if np.any(atom != 0):
         p0 = atom ** d
         safe_atom = np.where(atom == 0, 1, atom)
-        alive = (base * (c2 != 0)).sum(axis=0)          # M - atom, accurate as t -> inf
+        alive = _ksum(base * (c2 != 0))                 # M - atom, accurate as t -> inf
         l_minus_p0 = (1 + l_minus_1) * -xp.expm1(-d * xp.log1p(alive / safe_atom))
         l_minus_p0 = np.where(atom == 0, 1 + l_minus_1, l_minus_p0)
         l_alive = l_minus_p0 / (1 - p0)
@@ -146,7 +158,7 @@ def _integrand(x, h, d, c2, w, atom, m, xp, lgm=None):
     return diff * xp.exp(-h * x)
 
 
-def _integrand_scaled(x, t, h, d, c2, u, base, total, d_log_m, m, xp, lgm):
+def _integrand_scaled(x, t, h, d, c2, one_u, base, total, d_log_m, m, xp, lgm):
     """Derivative form for large m, with the Taylor variable scaled per node.
 
     With mu_j = [u^j] M(t - u) / M(t) and Q_k = sigma^k [u^k] (M(t - u) / M(t))^d, the
@@ -157,9 +169,9 @@ def _integrand_scaled(x, t, h, d, c2, u, base, total, d_log_m, m, xp, lgm):
     d.  All factors are combined in logs: log f = d log M - h x + m log(nu t) + lgm
     + log Q_m.
     """
-    ratio = c2 / (1 + u)
+    ratio = c2 / one_u
     beta = base / total[None]
-    mean_t = d * (beta * ratio).sum(axis=0) / 2               # E_t[Z] = d E_t[Y]
+    mean_t = d * _ksum(beta * ratio) / 2                      # E_t[Z] = d E_t[Y]
     e = xp.e if xp.e is not None else mpmath.e
     nu = m * ratio.max(axis=0) / e + mean_t
     rs = ratio * (m / (e * nu))[None]
@@ -168,7 +180,7 @@ def _integrand_scaled(x, t, h, d, c2, u, base, total, d_log_m, m, xp, lgm):
     term = beta
     for j in range(1, m + 1):
         term = term * rs * (2 * j - 1) / (2 * j)
-        mu[..., j] = term.sum(axis=0)
+        mu[..., j] = _ksum(term)
     q = np.empty_like(mu)
     q[..., 0] = 1
     jr = np.arange(1, m + 1)
