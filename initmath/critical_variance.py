@@ -140,7 +140,7 @@ def _evaluate(s, d, a, keep_prob, dps, method, form):
     (sf, df, af, qf), dps = _check(s, d, a, keep_prob, dps, method)
     if dps is None:
         return _finish_float(sf, _log_moment_float(sf, df, af, qf, method), form)
-    originals = np.broadcast_arrays(*(np.asarray(x, dtype=object) for x in (s, a, keep_prob)))
+    originals = [np.broadcast_to(np.asarray(x, dtype=object), sf.shape) for x in (s, a, keep_prob)]
     out = np.empty(sf.shape, dtype=object)
     for index in np.ndindex(sf.shape):
         d_i = int(df[index])

@@ -60,14 +60,16 @@ def test_small_s_limit_is_geometric_mean():
     limit = np.exp(-0.5 * (special.digamma(d / 2) + math.log(2)))
     np.testing.assert_allclose(critical_sigma(1e-9, d, 1.0), limit, rtol=1e-8)
     # The approach is linear in s: halving s halves the gap (no cancellation at tiny s).
-    gap = [critical_sigma(s, d, 1.0) / limit - 1 for s in (2e-6, 1e-6)]
+    # The gap is ~ s Var(log Z) / 8 ~ s / (4d): keep d small enough for it to be seen.
+    small = d[:4]
+    gap = [critical_sigma(s, small, 1.0) / limit[:4] - 1 for s in (2e-6, 1e-6)]
     np.testing.assert_allclose(gap[0] / gap[1], 2.0, rtol=1e-3)
 
 
 def test_relu_diverges_at_small_s_through_the_atom():
     """P(Z = 0) = 2^-d: log I -> log(1 - 2^-d), so -s log sigma = log I stays finite
     while sigma = I^(-1/s) overflows."""
-    d = np.array([1, 2, 5, 20, 60])
+    d = np.array([1, 2, 5])          # the O(s) term s E[log Z] / 2 must stay below 2^-d
     s = 1e-7
     np.testing.assert_allclose(log_moment_factor(s, d), np.log1p(-0.5 ** d), rtol=1e-5)
     assert critical_sigma(1e-7, 1) == math.inf
