@@ -77,8 +77,8 @@ _STEP = 0.25
 _TAIL = 44.0
 _X_LEFT = -2.0
 _RIGHT_MARGIN = 6.0
-# Rows are grouped by node count rounded up to a multiple of this.
-_BUCKET = 2
+# Rows are grouped by node count rounded up to a multiple of this (padded nodes weigh 0).
+_BUCKET = 1
 # Orders m above this use the scaled recurrence (no overflow for m up to H_MAX + 1).
 _M_SMALL = 4
 

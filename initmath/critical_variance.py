@@ -27,7 +27,7 @@ from scipy.special import logsumexp
 
 from . import _validate
 from ._hypergeometric import log_moment_factor_mp
-from ._laplace import log_moment, log_moment_mp
+from ._laplace import H_MAX, log_moment, log_moment_mp
 from ._series import series_moment_factor
 
 __all__ = [
@@ -42,9 +42,13 @@ __all__ = [
 ]
 
 METHODS = ("auto", "laplace", "hypergeometric", "series")
+# Largest moment order: the Laplace route's derivative form needs m ~ s/2 Taylor
+# coefficients per node, and by s = 1000 the moments are far beyond any use.
+S_MAX = 2.0 * H_MAX
 # "auto" at high precision: the hypergeometric sum costs O(sqrt(d * dps)) 2F1 values,
 # the Laplace quadrature a d-independent number of nodes; this is where they cross.
 _HYPERGEOMETRIC_MAX_D = 16
+_LAPLACE_MP_MAX_H = 8
 # Digits of a float64 result obtained from an mpmath route.
 _FLOAT_DPS = 20
 _GUARD_DPS = 10
@@ -53,7 +57,7 @@ _GUARD_DPS = 10
 # --------------------------------------------------------------------------- core
 def _check(s, d, a, keep_prob, dps, method):
     """Validated, broadcast arguments: float/int arrays (and the originals for mpmath)."""
-    arrays = (_validate.real(s, "s", 0, low_open=True),
+    arrays = (_validate.real(s, "s", 0, S_MAX, low_open=True),
               _validate.positive_integer(d, "d"),
               _validate.real(a, "a", 0, 1),
               _validate.real(keep_prob, "keep_prob", 0, 1, low_open=True))
@@ -107,7 +111,9 @@ def _log_moment_mp(s, d, a, q, method):
     h = s / 2
     if method == "series":
         return _log_series(s, d, a, q, mpmath.mp.dps)
-    if method == "hypergeometric" or (method == "auto" and d <= _HYPERGEOMETRIC_MAX_D):
+    # The Laplace quadrature's cost grows like h^2 (Taylor coefficients), the sum's does not.
+    if method == "hypergeometric" or (method == "auto" and (d <= _HYPERGEOMETRIC_MAX_D
+                                                            or h > _LAPLACE_MP_MAX_H)):
         return log_moment_factor_mp(h, d, a, q)
     if q == 1:
         return log_moment_mp(h, d, [1, a * a], [mpmath.mpf(0.5)] * 2)
@@ -158,7 +164,7 @@ _PARAMETERS = """
     Parameters
     ----------
     s : float or array_like
-        Order of the preserved moment, s > 0 (any real; s = 2 is Kaiming/He).
+        Order of the preserved moment, 0 < s <= 1000 (s = 2 is Kaiming/He).
     d : int or array_like
         Layer width (fan-out), an integer >= 1; integral floats such as 64.0 are accepted.
     a : float or array_like, default 0
@@ -174,8 +180,8 @@ _PARAMETERS = """
         input, an object array otherwise); floats are taken at their exact binary value.
     method : {"auto", "laplace", "hypergeometric", "series"}
         Algorithm; all agree to the requested precision.  "auto" uses "laplace" in
-        float64, and at high precision "hypergeometric" for d <= 16, "laplace"
-        above.  "series" is the paper's printed series (a = 0: Theorem 1; 0 < a <= 1:
+        float64, and at high precision "hypergeometric" for d <= 16 or s > 16,
+        "laplace" otherwise.  "series" is the paper's printed series (a = 0: Theorem 1; 0 < a <= 1:
         Theorem 7, only for s <= 2 and keep_prob = 1): slow, an independent check.
 """
 
@@ -183,7 +189,7 @@ _RAISES = """
     Raises
     ------
     ValueError
-        If s <= 0, d is not a positive integer, a is outside [0, 1], keep_prob is
+        If s is outside (0, 1000], d is not a positive integer, a is outside [0, 1], keep_prob is
         outside (0, 1], any value is NaN, infinite or a bool, dps is not a positive
         integer, method is unknown, or "series" is asked outside its domain.
 """
@@ -353,7 +359,7 @@ def critical_sigmas(s, widths, a=0.0, *, convention="norm", keep_prob=1.0, dps=N
     Parameters
     ----------
     s : float
-        Order of the preserved moment, s > 0.
+        Order of the preserved moment, 0 < s <= 1000.
     widths : sequence of int
         :math:`d_0, \dots, d_L` (input width first), L >= 1 layers.
     a, keep_prob, dps, method
@@ -424,7 +430,7 @@ def _slope_rule(lower, upper):
 
 def _rrelu_evaluate(s, d, lower, upper, mode, form):
     """The public quantity ``form`` of I for randomized slopes, as in _evaluate."""
-    s = _validate.real(s, "s", 0, low_open=True)
+    s = _validate.real(s, "s", 0, S_MAX, low_open=True)
     d = _validate.positive_integer(d, "d")
     lower, upper = _validate.real(lower, "lower", 0, 1), _validate.real(upper, "upper", 0, 1)
     if lower.ndim or upper.ndim or lower > upper:
@@ -471,7 +477,7 @@ _RRELU_DOC = r"""
     Parameters
     ----------
     s : float or array_like
-        Order of the preserved moment, s > 0.
+        Order of the preserved moment, 0 < s <= 1000.
     d : int or array_like
         Layer width, integer >= 1.
     lower, upper : float, default 1/8 and 1/3

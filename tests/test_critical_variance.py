@@ -263,7 +263,7 @@ def test_rrelu_variance_and_sigma_are_consistent():
 
 # ------------------------------------------------------------------ bad input
 BAD = [
-    dict(s=0.0), dict(s=-1.0), dict(s=math.nan), dict(s=math.inf), dict(s=True), dict(s="1"),
+    dict(s=0.0), dict(s=-1.0), dict(s=1000.5), dict(s=math.nan), dict(s=math.inf), dict(s=True), dict(s="1"),
     dict(d=0), dict(d=-3), dict(d=2.5), dict(d=math.nan), dict(d=True), dict(d=[4, 0]),
     dict(a=-0.1), dict(a=1.5), dict(a=math.nan), dict(a=False),
     dict(keep_prob=0.0), dict(keep_prob=1.2), dict(keep_prob=math.nan),
