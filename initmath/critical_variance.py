@@ -19,6 +19,7 @@ functions over the number of positive coordinates; :mod:`initmath._hypergeometri
 ``"series"`` (the paper's Theorem 1 / Theorem 7 series exactly as printed;
 :mod:`initmath._series`).  See ``docs/critical-variance.md`` for the derivations.
 """
+import functools
 import math
 
 import mpmath
@@ -411,47 +412,81 @@ def critical_sigmas(s, widths, a=0.0, *, convention="norm", keep_prob=1.0, dps=N
 
 
 # --------------------------------------------------------------- randomized leaky ReLU
-# Tanh-sinh rule on [0, 1]: a = expit(pi sinh(tau)), tau = k * _TS_STEP, |tau| <= _TS_MAX.
-# Its weights decay double-exponentially, so it keeps full accuracy for integrands with
-# algebraic end-point singularities, such as I_a near a = 0 (the ReLU atom makes
-# I_a - I_0 ~ a^s for small d).
-_TS_STEP = 1 / 8
-_TS_MAX = 3.5
+# Tanh-sinh rule for the uniform law on [lower, upper]: a = lower + (upper - lower)
+# expit(pi sinh(tau)), tau on a grid of spacing STEP in |tau| <= TAU_MAX.  Its weights
+# decay double-exponentially, so it keeps full accuracy for integrands with algebraic
+# end-point singularities, such as I_a near a = 0 (the ReLU atom makes I_a - I_0 ~ a^s
+# for small d).  The discretisation error is ~exp(-pi^2 / STEP) and the truncation error
+# ~exp(-pi e^TAU_MAX / 2): both are set from the digits wanted.
+@functools.lru_cache(maxsize=64)
+def _slope_rule(lower, upper, digits):
+    """Nodes and probability weights (mpf tuples) for ``digits`` correct digits."""
+    with mpmath.workdps(digits + 10):
+        e_folds = (digits + 5) * mpmath.log(10)
+        step = mpmath.pi ** 2 / e_folds
+        tau_max = mpmath.log(2 * e_folds / mpmath.pi)
+        count = int(tau_max / step)
+        nodes, weights = [], []
+        for k in range(-count, count + 1):
+            y = mpmath.pi * mpmath.sinh(k * step)
+            fraction = 1 / (1 + mpmath.exp(-y))
+            nodes.append(lower + (upper - lower) * fraction)
+            weights.append(mpmath.cosh(k * step) * fraction * (1 - fraction))
+        total = mpmath.fsum(weights)
+        return tuple(nodes), tuple(w / total for w in weights)
 
 
-def _slope_rule(lower, upper):
-    """Nodes and probability weights of the uniform law on [lower, upper]."""
-    tau = np.arange(-_TS_MAX, _TS_MAX + _TS_STEP / 2, _TS_STEP)
-    y = np.pi * np.sinh(tau)
-    fraction = 1 / (1 + np.exp(-y))
-    weight = np.pi * np.cosh(tau) * fraction * (1 - fraction)
-    return lower + (upper - lower) * fraction, weight / weight.sum()
+def _rrelu_log_float(h, d, slopes, weights, mode):
+    slopes, weights = np.array(slopes, dtype=float), np.array(weights, dtype=float)
+    if mode == "per-neuron":
+        # Each coordinate draws its own slope: one mixture with a node per slope.
+        c = np.concatenate([[1.0], slopes ** 2])
+        w = np.concatenate([[0.5], 0.5 * weights])
+        return log_moment(h, d, np.tile(c, (h.size, 1)), np.tile(w, (h.size, 1)))
+    # One slope per layer: I averages over it, E_a[I_a(s, d)].
+    rows = np.repeat(np.arange(h.size), slopes.size)
+    c = np.stack([np.ones(rows.size), np.tile(slopes, h.size) ** 2], axis=-1)
+    log_i = log_moment(h[rows], d[rows], c, np.full(c.shape, 0.5)).reshape(h.size, -1)
+    return logsumexp(log_i, b=weights, axis=-1)
 
 
-def _rrelu_evaluate(s, d, lower, upper, mode, form):
+def _rrelu_log_mp(s, d, slopes, weights, mode):
+    if mode == "per-neuron":
+        half = mpmath.mpf(1) / 2
+        return log_moment_mp(s / 2, d, [1] + [a * a for a in slopes],
+                             [half] + [half * w for w in weights])
+    logs = [_log_moment_mp(s, d, a, 1, "auto") for a in slopes]
+    top = max(logs)
+    return top + mpmath.log(mpmath.fsum(w * mpmath.exp(x - top) for w, x in zip(weights, logs)))
+
+
+def _rrelu_evaluate(s, d, lower, upper, mode, dps, form):
     """The public quantity ``form`` of I for randomized slopes, as in _evaluate."""
     s = _validate.real(s, "s", 0, S_MAX, low_open=True)
     d = _validate.positive_integer(d, "d")
     lower, upper = _validate.real(lower, "lower", 0, 1), _validate.real(upper, "upper", 0, 1)
     if lower.ndim or upper.ndim or lower > upper:
         raise ValueError(f"lower and upper must be scalars with 0 <= lower <= upper <= 1, "
-                         f"got lower={lower!r}, upper={upper!r}")
+                         f"got lower={lower.tolist()!r}, upper={upper.tolist()!r}")
     _validate.choice(mode, "mode", ("per-neuron", "per-layer"))
+    dps = _validate.dps_or_none(dps)
     s, d = np.broadcast_arrays(s, d)
-    h, dd = s.ravel() / 2, d.ravel().astype(float)
-    slopes, weights = _slope_rule(float(lower), float(upper))
-    if mode == "per-neuron":
-        # Each coordinate draws its own slope: one mixture with a node per slope.
-        c = np.concatenate([[1.0], slopes ** 2])
-        w = np.concatenate([[0.5], 0.5 * weights])
-        out = log_moment(h, dd, np.tile(c, (h.size, 1)), np.tile(w, (h.size, 1)))
-    else:
-        # One slope per layer: I averages over it, E_a[I_a(s, d)].
-        rows = np.repeat(np.arange(h.size), slopes.size)
-        c = np.stack([np.ones(rows.size), np.tile(slopes, h.size) ** 2], axis=-1)
-        log_i = log_moment(h[rows], dd[rows], c, np.full(c.shape, 0.5)).reshape(h.size, -1)
-        out = logsumexp(log_i, b=weights, axis=-1)
-    return _finish_float(s, out.reshape(s.shape), form)
+    lower, upper = mpmath.mpf(float(lower)), mpmath.mpf(float(upper))
+    if dps is None:
+        rule = _slope_rule(lower, upper, 17)
+        log_i = _rrelu_log_float(s.ravel() / 2, d.ravel().astype(float), *rule, mode)
+        return _finish_float(s, log_i.reshape(s.shape), form)
+    out = np.empty(s.shape, dtype=object)
+    for index in np.ndindex(s.shape):
+        d_i = int(d[index])
+        digits = dps + _guard_digits(float(s[index]), d_i)
+        with mpmath.workdps(digits):
+            s_i = mpmath.mpf(float(s[index]))
+            log_i = _rrelu_log_mp(s_i, d_i, *_slope_rule(lower, upper, digits), mode)
+            value = _FORMS[form](s_i, log_i, mpmath.exp)
+        with mpmath.workdps(dps):
+            out[index] = +value
+    return out[()] if out.ndim == 0 else out
 
 
 _RRELU_DOC = r"""
@@ -471,8 +506,10 @@ _RRELU_DOC = r"""
 
     They differ: per-neuron slopes average inside Z, per-layer ones outside (a convex
     order argument), so the per-neuron factor is the larger for s < 2 and the smaller
-    for s > 2; they agree at s = 2, where both give :math:`d(1 + E a^2)/2`.  The average over the slope uses a tanh-sinh rule (57
-    nodes), exact to float64 rounding also when lower = 0.
+    for s > 2; they agree at s = 2, where both give :math:`d(1 + E a^2)/2`.
+
+    The average over the slope uses a tanh-sinh rule (35 nodes in float64, more at
+    higher precision), exact to the working precision also when lower = 0.
 
     Parameters
     ----------
@@ -485,6 +522,10 @@ _RRELU_DOC = r"""
         torch.nn.RReLU's (the paper's Remark 8 prints them swapped, l = 1/3, u = 1/8).
     mode : {{"per-neuron", "per-layer"}}
         Sampling scheme, see above.
+    dps : int, optional
+        None (default): float64 with numpy broadcasting over s and d.  An int: mpmath
+        numbers correct to that many digits (slow: 0.3-4 s per value at 20 digits;
+        per-layer, every slope node costs one fixed-slope value).
 
     Raises
     ------
@@ -505,8 +546,8 @@ def _document_rrelu(function):
 
 
 @_document_rrelu
-def rrelu_moment_factor(s, d, lower=1 / 8, upper=1 / 3, *, mode="per-neuron"):
-    r"""Moment factor I(s, d) of a randomized leaky ReLU layer (float64).
+def rrelu_moment_factor(s, d, lower=1 / 8, upper=1 / 3, *, mode="per-neuron", dps=None):
+    r"""Moment factor I(s, d) of a randomized leaky ReLU layer.
     {rrelu}
     Examples
     --------
@@ -518,12 +559,12 @@ def rrelu_moment_factor(s, d, lower=1 / 8, upper=1 / 3, *, mode="per-neuron"):
     >>> bool(rrelu_moment_factor(1.0, 50, mode="per-layer") < rrelu_moment_factor(1.0, 50))
     True
     """
-    return _rrelu_evaluate(s, d, lower, upper, mode, "moment")
+    return _rrelu_evaluate(s, d, lower, upper, mode, dps, "moment")
 
 
 @_document_rrelu
-def rrelu_critical_sigma(s, d, lower=1 / 8, upper=1 / 3, *, mode="per-neuron"):
-    r"""Critical sigma :math:`I(s, d)^{{-1/s}}` of a randomized leaky ReLU layer (float64).
+def rrelu_critical_sigma(s, d, lower=1 / 8, upper=1 / 3, *, mode="per-neuron", dps=None):
+    r"""Critical sigma :math:`I(s, d)^{{-1/s}}` of a randomized leaky ReLU layer.
     {rrelu}
     Examples
     --------
@@ -533,12 +574,12 @@ def rrelu_critical_sigma(s, d, lower=1 / 8, upper=1 / 3, *, mode="per-neuron"):
     ...              rel_tol=1e-13)
     True
     """
-    return _rrelu_evaluate(s, d, lower, upper, mode, "sigma")
+    return _rrelu_evaluate(s, d, lower, upper, mode, dps, "sigma")
 
 
 @_document_rrelu
-def rrelu_critical_variance(s, d, lower=1 / 8, upper=1 / 3, *, mode="per-neuron"):
-    r"""Critical variance :math:`I(s, d)^{{-2/s}}` of a randomized leaky ReLU layer (float64).
+def rrelu_critical_variance(s, d, lower=1 / 8, upper=1 / 3, *, mode="per-neuron", dps=None):
+    r"""Critical variance :math:`I(s, d)^{{-2/s}}` of a randomized leaky ReLU layer.
     {rrelu}
     Examples
     --------
@@ -549,4 +590,4 @@ def rrelu_critical_variance(s, d, lower=1 / 8, upper=1 / 3, *, mode="per-neuron"
     ...              2 / (50 * (1 + e_a2)), rel_tol=1e-13)
     True
     """
-    return _rrelu_evaluate(s, d, lower, upper, mode, "variance")
+    return _rrelu_evaluate(s, d, lower, upper, mode, dps, "variance")

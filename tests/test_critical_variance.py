@@ -253,6 +253,18 @@ def test_rrelu_per_neuron_matches_monte_carlo_and_rejects_per_layer():
     assert abs(rrelu_moment_factor(s, d, 0.0, 1.0, mode="per-layer") - mean) > 4 * error
 
 
+@pytest.mark.parametrize("mode", ["per-neuron", "per-layer"])
+def test_rrelu_high_precision(mode):
+    """dps=20 and dps=30 agree to 20 digits; float64 agrees to 1e-13 (an independent
+    check of the float tanh-sinh rule, which has far fewer nodes)."""
+    low = rrelu_critical_sigma(0.6, 9, 1 / 8, 1 / 3, mode=mode, dps=20)
+    high = rrelu_critical_sigma(0.6, 9, 1 / 8, 1 / 3, mode=mode, dps=30)
+    with mpmath.workdps(30):
+        assert abs(low / high - 1) < mpmath.mpf(10) ** -19
+    assert math.isclose(rrelu_critical_sigma(0.6, 9, 1 / 8, 1 / 3, mode=mode), float(high),
+                        rel_tol=1e-13)
+
+
 def test_rrelu_variance_and_sigma_are_consistent():
     s, d = 0.7, 40
     assert math.isclose(rrelu_critical_variance(s, d), rrelu_critical_sigma(s, d) ** 2,
