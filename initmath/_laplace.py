@@ -76,6 +76,7 @@ _STEP = 0.25
 # Tails are cut where the integrand is exp(-_TAIL) of its peak (~1e-19).
 _TAIL = 44.0
 _X_LEFT = -2.0
+_LEFT_MARGIN = 2.0
 _RIGHT_MARGIN = 6.0
 # Rows are grouped by node count rounded up to a multiple of this (padded nodes weigh 0).
 _BUCKET = 1
@@ -202,7 +203,9 @@ def _plan(h, d, ct, w, m, tail, step, lib):
     cmax = max(pos)
     has_atom = len(pos) < len(ct) or d == 1
     rate_right = h + (lib.mpf(1) / 2 if lib is mpmath else 0.5) * (1 if has_atom else d)
-    x_left = _X_LEFT
+    # Heavy atoms (dropout) or d ~ 1 leave the mass of the normalised Z far above 1:
+    # the integrand then bends at t ~ 1 / c_max, left of the usual corner.
+    x_left = min(_X_LEFT, -lib.log(cmax) - _LEFT_MARGIN)
     if m > _M_SMALL:    # the peak moves left to t ~ 1 / E[Z^(h+1)] / E[Z^h] ~ 1 / (2 h c_max)
         x_left = x_left - lib.log((1 + 2 * h * cmax) / (1 + 6 * cmax))
     x_right = max(-lib.log(min(pos)), 0) + _RIGHT_MARGIN
@@ -227,8 +230,9 @@ def _plan_rows(h, d, ct, w, m):
     cmax = ct.max(axis=-1)
     has_atom = (~pos).any(axis=-1) | (d == 1)
     rate_right = h + np.where(has_atom, 0.5, 0.5 * d)
-    x_left = np.where(m > _M_SMALL, _X_LEFT - np.log((1 + 2 * h * cmax) / (1 + 6 * cmax)),
-                      _X_LEFT)
+    x_left = np.minimum(_X_LEFT, -np.log(cmax) - _LEFT_MARGIN)
+    x_left = np.where(m > _M_SMALL, x_left - np.log((1 + 2 * h * cmax) / (1 + 6 * cmax)),
+                      x_left)
     x_right = np.maximum(-np.log(cmin), 0.0) + _RIGHT_MARGIN
     u_hi = x_right + np.log(_TAIL / rate_right)
     k = 1 / cmax

@@ -53,6 +53,8 @@ _LAPLACE_MP_MAX_H = 8
 # Digits of a float64 result obtained from an mpmath route.
 _FLOAT_DPS = 20
 _GUARD_DPS = 10
+# Below this (a/q)^2 leaves the float64 engine's range (its node grid reaches t ~ 1/a^2).
+_TINY_SLOPE2 = 1e-150
 
 
 # --------------------------------------------------------------------------- core
@@ -71,17 +73,26 @@ def _log_moment_float(s, d, a, q, method):
     """log I for float64 arrays of equal shape (flattened work, reshaped result)."""
     shape = s.shape
     s, d, a, q = (x.ravel() for x in (s, d, a, q))
-    if method in ("auto", "laplace"):
-        c, w = _coordinate_mixture(a, q)
-        return log_moment(s / 2, d.astype(float), c, w).reshape(shape)
     out = np.empty(s.shape)
-    for i in range(s.size):
+    if method in ("auto", "laplace"):
+        # A slope so small that (a/q)^2 underflows would turn the negative side into an
+        # atom at 0 (ReLU), yet for small s and d it still moves I (by ~2^-d a^s): such
+        # rows go to mpmath, whose exponent range has no underflow.
+        fast = ~((a > 0) & ((a / q) ** 2 < _TINY_SLOPE2))
+        if fast.any():
+            c, w = _coordinate_mixture(a[fast], q[fast])
+            out[fast] = log_moment(s[fast] / 2, d[fast].astype(float), c, w)
+        slow = np.flatnonzero(~fast)
+    else:
+        slow = range(s.size)
+    for i in slow:
         if method == "series":
             out[i] = _log_series(s[i], d[i], a[i], q[i], None)
         else:
             with mpmath.workdps(_FLOAT_DPS):
-                out[i] = float(log_moment_factor_mp(mpmath.mpf(s[i]) / 2, int(d[i]),
-                                                    mpmath.mpf(a[i]), mpmath.mpf(q[i])))
+                out[i] = float(_log_moment_mp(mpmath.mpf(s[i]), int(d[i]), mpmath.mpf(a[i]),
+                                              mpmath.mpf(q[i]),
+                                              "auto" if method == "laplace" else method))
     return out.reshape(shape)
 
 

@@ -80,6 +80,17 @@ def test_relu_diverges_at_small_s_through_the_atom():
                         rel_tol=1e-11)
 
 
+@pytest.mark.parametrize("d", [1, 5])
+def test_slope_whose_square_underflows_is_not_relu(d):
+    """a = 1e-223: a^2 underflows float64, but the n = 0 term 2^-d a^s E chi_d^s still
+    moves sigma at small s (found by hypothesis: ReLU's value was 1.3e-11 off)."""
+    s, a = 0.0546875, 8.352966431317673e-223
+    reference = float(critical_sigma(s, d, a, dps=30))
+    assert math.isclose(critical_sigma(s, d, a), reference, rel_tol=1e-13)
+    if d == 1:
+        assert not math.isclose(critical_sigma(s, d, 0.0), reference, rel_tol=1e-12)
+
+
 def test_no_overflow_for_large_moments_and_widths():
     s, d = 200.0, 10**9
     log_i = log_moment_factor(s, d, 1.0)
@@ -121,6 +132,26 @@ def test_float64_matches_50_digit_reference(s, d, a):
     assert abs(critical_sigma(s, d, a) / float(reference) - 1) < 1e-12
 
 
+@settings(max_examples=150, deadline=None)
+@given(s=st.floats(0.05, 4.0), log_d=st.floats(0.0, 7.0), a=st.floats(0.0, 1.0),
+       exact_zero=st.booleans())
+def test_float64_matches_50_digit_reference_anywhere(s, log_d, a, exact_zero):
+    d = int(round(10 ** log_d))
+    a = 0.0 if exact_zero else a
+    reference = critical_sigma(s, d, a, dps=50)
+    assert abs(critical_sigma(s, d, a) / float(reference) - 1) < 1e-12
+
+
+@pytest.mark.parametrize("s, d, a, q", [(20.0, 10, 0.3, 1.0), (100.0, 1000, 0.0, 1.0),
+                                        (1000.0, 5, 0.5, 1.0), (7.0, 40, 0.2, 0.6),
+                                        (0.5, 3000, 0.0, 0.9), (2.5, 1, 0.0, 0.3)])
+def test_large_s_and_dropout_match_high_precision(s, d, a, q):
+    reference = log_moment_factor(s, d, a, keep_prob=q, dps=30)
+    value = log_moment_factor(s, d, a, keep_prob=q)
+    # log I is what float64 can hold for s up to 1000; a few ulp of |log I| (or 1e-15).
+    assert abs(value - float(reference)) < 8e-16 * max(1.0, abs(value))
+
+
 @pytest.mark.parametrize("method", ["hypergeometric", "laplace"])
 @pytest.mark.parametrize("s, d, a, q", [(1.0, 10, 0.01, 1.0), (0.3, 3000, 0.0, 1.0),
                                         (3.0, 500, 0.5, 0.7)])
@@ -156,6 +187,17 @@ def test_dropout_matches_the_exact_sum_over_kept_units(s, a):
     weights = special.comb(d, k) * q ** k * (1 - q) ** (d - k)
     direct = q ** (-s) * np.sum(weights * moment_factor(s, k, a))
     assert math.isclose(moment_factor(s, d, a, keep_prob=q), direct, rel_tol=1e-13)
+
+
+@settings(max_examples=40, deadline=None)
+@given(s=st.floats(0.05, 4.0), d=st.integers(1, 40), a=st.floats(0.0, 1.0),
+       q=st.floats(0.02, 1.0))
+def test_dropout_float64_matches_the_hypergeometric_sum(s, d, a, q):
+    """Heavy atoms (small q, small d) put the mass of Z far from its mean: a regression
+    test for the quadrature range (it once lost 9 digits at q = 0.05, d = 1)."""
+    reference = log_moment_factor(s, d, a, keep_prob=q, dps=25, method="hypergeometric")
+    value = log_moment_factor(s, d, a, keep_prob=q)
+    assert abs(value - float(reference)) < 2e-15 * max(1.0, abs(value))
 
 
 def test_dropout_with_keep_prob_one_is_no_dropout():
