@@ -215,16 +215,7 @@ class _NoDropout:
 
     def F(self, d, n):
         """E[(1 - cB)^h] itself (0 for the ReLU atom)."""
-        h, a = self.h, self.a
-        if n == d or self.c == 0:
-            return mpmath.mpf(1)
-        if a == 0:
-            if n == 0:
-                return mpmath.mpf(0)
-            return mpmath.exp(self.log_F(d, n))
-        if n == 0:
-            return a ** (2 * h)
-        return _hyp2f1_neg_h(h, mpmath.mpf(d - n) / 2, mpmath.mpf(d) / 2, self.c)
+        return mpmath.exp(self.log_F(d, n))
 
 
 def _logsumexp(terms):
