@@ -66,6 +66,19 @@ def test_small_s_limit_is_geometric_mean():
     np.testing.assert_allclose(gap[0] / gap[1], 2.0, rtol=1e-3)
 
 
+@pytest.mark.parametrize("a", [0.0, 1e-3, 0.3])
+@pytest.mark.parametrize("d", [1, 10, 40, 10**4, 10**7])
+def test_tiny_s_float64_matches_high_precision(a, d):
+    """At s = 1e-9 sigma = exp(-log(I)/s) amplifies any absolute error of log I by 1e9:
+    float64 must still agree with 30 digits (ReLU with d < 40 overflows, correctly)."""
+    s = 1e-9
+    reference = critical_sigma(s, d, a, dps=30)
+    if a == 0 and d < 40:
+        assert critical_sigma(s, d, a) == math.inf and reference > 1e300
+        return
+    assert math.isclose(critical_sigma(s, d, a), float(reference), rel_tol=1e-12)
+
+
 def test_relu_diverges_at_small_s_through_the_atom():
     """P(Z = 0) = 2^-d: log I -> log(1 - 2^-d), so -s log sigma = log I stays finite
     while sigma = I^(-1/s) overflows."""

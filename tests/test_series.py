@@ -186,17 +186,20 @@ def test_printed_sigma_fails_in_a_simulated_network():
     moment = series_moment_factor(s, d, 0.0)
 
     def mean_moment(sigma):
+        """Sample mean of ||x^(L)||^s and its standard error."""
         rng = np.random.default_rng(12345)      # the same weights for both sigmas
         x = np.ones((samples, d)) / math.sqrt(d)
         for _ in range(depth):
             layer = rng.standard_normal((samples, d, d))
             x = np.maximum(sigma * np.einsum("nij,nj->ni", layer, x), 0.0)
-        return np.mean(np.linalg.norm(x, axis=1) ** s)
+        values = np.linalg.norm(x, axis=1) ** s
+        return values.mean(), values.std() / math.sqrt(samples)
 
-    assert mean_moment(moment ** (-1 / s)) == pytest.approx(1.0, rel=0.05)
-    printed = mean_moment(paper_critical_sigma_relu(s, d))
-    assert printed == pytest.approx(moment ** (depth / 2), rel=0.1)
-    assert printed > 15
+    mean, error = mean_moment(moment ** (-1 / s))
+    assert abs(mean - 1.0) < 4 * error
+    printed, printed_error = mean_moment(paper_critical_sigma_relu(s, d))
+    assert abs(printed - moment ** (depth / 2)) < 4 * printed_error
+    assert abs(printed - 1.0) > 100 * printed_error   # the negative control is rejected
 
 
 def test_printed_sigma_mp_path():
