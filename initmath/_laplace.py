@@ -66,9 +66,11 @@ def _mp_log_m_scalar(total, m_minus_1):
 
 
 _NP = SimpleNamespace(exp=np.exp, expm1=np.expm1, log=np.log, log1p=np.log1p, sqrt=np.sqrt,
+                      loggamma=special.gammaln, gamma=special.gamma,
                       log_m=_np_log_m, e=math.e, num=float)
 _MP = SimpleNamespace(**{name: np.frompyfunc(getattr(mpmath, name), 1, 1)
-                         for name in ("exp", "expm1", "log", "log1p", "sqrt")},
+                         for name in ("exp", "expm1", "log", "log1p", "sqrt", "loggamma",
+                                      "gamma")},
                       log_m=np.frompyfunc(_mp_log_m_scalar, 2, 1), e=None, num=mpmath.mpf)
 
 # float64 trapezoidal step in x = log t: discretisation error ~ exp(-pi^2 / STEP).
@@ -78,8 +80,6 @@ _TAIL = 44.0
 _X_LEFT = -2.0
 _LEFT_MARGIN = 2.0
 _RIGHT_MARGIN = 6.0
-# Rows are grouped by node count rounded up to a multiple of this (padded nodes weigh 0).
-_BUCKET = 1
 # Orders m above this use the scaled recurrence (no overflow for m up to H_MAX + 1).
 _M_SMALL = 4
 
@@ -277,7 +277,7 @@ def log_moment(h, d, c, w):
         forms = np.where(h < 0.5, 0, np.floor(h + 0.5) + 1).astype(np.int64)
         j0, n, x_left, x_right = _plan_rows(h, d, ct, w, forms)
         out = np.empty(h.shape)
-        key = forms * 100000 + (n + _BUCKET - 1) // _BUCKET
+        key = forms * 100000 + n          # rows sharing the form and the node count
         order = np.argsort(key, kind="stable")
         skey = key[order]
         cuts = np.flatnonzero(np.diff(skey)) + 1
@@ -310,43 +310,33 @@ def _log_moment_row(h, d, c, w):
     atom = sum(wi for ci, wi in zip(c, w) if ci == 0)
     lgm = _log_scaled_factorial_f64(m) if m > _M_SMALL else None
     f = _integrand(x, h, d, 2 * np.array(ct)[:, None], np.array(w)[:, None], atom, m, _NP, lgm)
-    if m > _M_SMALL:
-        top = float(f.max())
-        integral = float(np.dot(np.exp(f - top), jac)) * _STEP
-        return h * math.log(mean) + top + math.log(integral) - special.gammaln(m - h)
-    integral = float(np.dot(f, jac)) * _STEP
+    return float(_combine(f, jac, _STEP, h, d, mean, atom, m, _NP))
+
+
+def _combine(f, jac, step, h, d, mean, atom, m, xp):
+    """log E Z^h from the integrand f at the nodes (last axis) and their weights jac."""
+    if m > _M_SMALL:      # f is the log of the integrand: scale by the row's largest node
+        top = np.max(f, axis=-1, keepdims=True)
+        integral = (xp.exp(f - top) * jac).sum(axis=-1) * step
+        log_integral = top[..., 0] + xp.log(integral)
+    else:
+        integral = (f * jac).sum(axis=-1) * step
+        log_integral = xp.log(integral) if m else None
     if m:
-        return h * math.log(mean) + math.log(integral) - special.gammaln(m - h)
-    log_alive = math.log1p(-atom ** d)
-    return h * math.log(mean) + log_alive + math.log1p(h * integral / special.gamma(1 - h))
+        return h * xp.log(mean) + log_integral - xp.loggamma(m - h)
+    return (h * xp.log(mean) + xp.log1p(-atom ** d)
+            + xp.log1p(h * integral / xp.gamma(1 - h)))
 
 
 def _group(h, d, c, w, mean, ct, m, j0, n, x_left, x_right):
-    """Rows sharing the form m; each row keeps its own lattice, padded nodes weigh 0."""
-    nmax = int(n.max())
-    idx = np.arange(nmax)
-    if n.shape[0] > 1 and int(n.min()) < nmax:
-        weight = idx < n[:, None]
-        idx = np.minimum(idx, (n - 1)[:, None])
-    else:
-        weight = None
-    u = (j0[:, None] + idx) * _STEP
+    """Rows sharing the form m and the node count n, each on its own lattice."""
+    u = (j0[:, None] + np.arange(int(n[0]))) * _STEP
     x, jac = _map(u, x_left[:, None], x_right[:, None], _NP)
-    if weight is not None:
-        jac = jac * weight
     atom = np.where(c == 0, w, 0).sum(axis=-1)
     lgm = _log_scaled_factorial_f64(m) if m > _M_SMALL else None
     f = _integrand(x, h[:, None], d[:, None], 2 * ct.T[:, :, None], w.T[:, :, None],
                    atom[:, None], m, _NP, lgm)
-    if m > _M_SMALL:      # f is log of the integrand: scale by the row's largest node
-        top = f.max(axis=-1)
-        integral = (np.exp(f - top[:, None]) * jac).sum(axis=-1) * _STEP
-        return h * np.log(mean) + top + np.log(integral) - special.gammaln(m - h)
-    integral = (f * jac).sum(axis=-1) * _STEP
-    if m:
-        return h * np.log(mean) + np.log(integral) - special.gammaln(m - h)
-    log_alive = np.log1p(-atom ** d)
-    return h * np.log(mean) + log_alive + np.log1p(h * integral / special.gamma(1 - h))
+    return _combine(f, jac, _STEP, h, d, mean, atom, m, _NP)
 
 
 def log_moment_mp(h, d, c, w):
@@ -379,10 +369,4 @@ def _log_moment_mp(h, d, c, w, tail, step):
     atom = sum((wi for wi, ci in zip(w, c) if ci == 0), mpmath.mpf(0))
     lgm = _log_scaled_factorial(m) if m > _M_SMALL else None
     f = _integrand(x, h, d, 2 * ct[:, None], w[:, None], atom, m, _MP, lgm)
-    if m > _M_SMALL:
-        f = _MP.exp(f)
-    integral = mpmath.fsum(f * jac) * step
-    if m:
-        return h * mpmath.log(mean) + mpmath.log(integral) - mpmath.loggamma(m - h)
-    log_alive = mpmath.log1p(-atom ** d)
-    return h * mpmath.log(mean) + log_alive + mpmath.log1p(h * integral / mpmath.gamma(1 - h))
+    return _combine(f, jac, step, h, d, mean, atom, m, _MP)
