@@ -1,6 +1,22 @@
-"""Monte Carlo verification of initmath's formulas with torch (CUDA when present).
+"""Monte Carlo verification of initmath's formulas: the random networks, simulated in torch.
 
-Installed with the ``torch`` extra (``pip install initmath[torch]``).  The checks
-themselves are added by later work; the critical variance's own tests live in
-``tests/``.
+Installed with the ``torch`` extra (``pip install initmath[torch]``).  Each theory area
+has a module listing its checks (:class:`verification.core.Check`); a check simulates
+the actual random network (fresh Gaussian weights, batched matmul, real torch.nn modules
+where the theory is about them), compares a statistic with initmath's prediction, and
+includes negative controls, deliberately wrong formulas the same check must reject.
+Runs on CUDA when present and on the CPU otherwise::
+
+    python -m verification --quick                 # < 2 minutes on 2 CPU cores
+    python -m verification --device cuda --json report.json
+    torchrun --nproc-per-node 2 -m verification    # the same verdicts, spread over ranks
 """
+from .core import ALPHA, CHUNKS, POWER, Check, Result, ok, run_check
+
+__all__ = ["ALPHA", "CHUNKS", "POWER", "Check", "Result", "all_checks", "ok", "run_check"]
+
+
+def all_checks():
+    """Every registered check, area by area."""
+    from . import critical_variance
+    return list(critical_variance.checks())

@@ -1,0 +1,82 @@
+"""python -m verification: run the Monte Carlo checks and print the verdict table."""
+import argparse
+import datetime
+import platform
+import re
+import sys
+
+import torch
+from tqdm import tqdm
+
+from . import all_checks, distributed, report
+from .core import ALPHA, POWER, ok, run_check
+
+
+def pick_device(name):
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device is available")
+    return name
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m verification", description=__doc__)
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--quick", action="store_true",
+                        help="small budgets (CPU-friendly, < 2 minutes on 2 cores)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", metavar="PATTERN",
+                        help="run the checks whose name matches this regular expression")
+    parser.add_argument("--json", metavar="PATH", help="write the full record as JSON")
+    parser.add_argument("--markdown", metavar="PATH", help="write the table as Markdown")
+    args = parser.parse_args(argv)
+
+    device = pick_device(args.device)
+    if device == "cuda" and distributed.init_from_environment(device):
+        torch.cuda.set_device(torch.distributed.get_rank() % torch.cuda.device_count())
+    else:
+        distributed.init_from_environment(device)
+    chunks, reduce = distributed.partition(device)
+    main_process = distributed.is_main_process()
+
+    checks = all_checks()
+    if args.only:
+        pattern = re.compile(args.only, re.IGNORECASE)
+        checks = [c for c in checks if pattern.search(c.name)]
+        if not checks:
+            parser.error(f"--only {args.only!r} matches no check")
+    results = []
+    for check in tqdm(checks, desc="verification", unit="check", disable=not main_process):
+        results.append(run_check(check, seed=args.seed, device=device, quick=args.quick,
+                                 chunks=chunks, reduce=reduce))
+    if not main_process:
+        return 0 if all(map(ok, results)) else 1
+
+    good = sum(map(ok, results))
+    print(report.text_table(results))
+    print(f"\n{good}/{len(results)} checks behaved as they must (passes pass, negative "
+          f"controls rejected); threshold two-sided alpha = {ALPHA:g}, power {POWER:g}.")
+    name = torch.cuda.get_device_name() if device == "cuda" else platform.processor()
+    metadata = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "device": device, "device_name": name or platform.machine(),
+        "torch": torch.__version__, "seed": args.seed, "quick": args.quick,
+        "alpha": ALPHA, "power": POWER, "all_ok": good == len(results),
+        "processes": torch.distributed.get_world_size()
+        if torch.distributed.is_initialized() else 1,
+    }
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(report.json_record(results, metadata))
+    if args.markdown:
+        header = (f"Verification run {metadata['date']} on {device} ({metadata['device_name']}), "
+                  f"torch {torch.__version__}, seed {args.seed}"
+                  f"{', quick budgets' if args.quick else ''}: {good}/{len(results)} as expected.")
+        with open(args.markdown, "w") as f:
+            f.write(report.markdown_table(results, header))
+    return 0 if good == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
