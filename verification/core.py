@@ -102,6 +102,18 @@ class Result:
     min_detectable_sigma_rel_error: float
 
 
+def sampling_law(rule):
+    """The law of the z statistic under a correct formula."""
+    return stats.norm if rule == "iid" else stats.t(CHUNKS - 1)
+
+
+def resolution(rule):
+    """(threshold + power quantile): a mean error of this many standard errors is
+    detected with probability POWER."""
+    law = sampling_law(rule)
+    return float(law.ppf(1 - ALPHA / 2) + law.ppf(POWER))
+
+
 def chunk_seed(seed, name, chunk):
     """A 63-bit seed for one chunk of one check: independent of everything else."""
     digest = hashlib.sha256(f"{seed}/{name}/{chunk}".encode()).digest()
@@ -133,16 +145,15 @@ def verdict(check, chunk_stats, seconds, device):
     if check.rule == "iid":
         variance = (squares.sum() - n * shift * shift) / (n - 1)
         standard_error = math.sqrt(max(variance, 0.0) / n)
-        law = stats.norm
     else:
         means = sums / counts
         standard_error = float(np.std(means, ddof=1)) / math.sqrt(len(means))
-        law = stats.t(len(means) - 1)
+    law = sampling_law(check.rule)
     threshold = float(law.ppf(1 - ALPHA / 2))
     z = shift / standard_error if standard_error > 0 else math.copysign(math.inf, shift)
     p_value = float(2 * law.sf(abs(z)))
     passed = abs(z) <= threshold
-    detectable = (threshold + float(law.ppf(POWER))) * standard_error / abs(check.theory)
+    detectable = resolution(check.rule) * standard_error / abs(check.theory)
     if check.negative_control:
         text = "rejected (as it must be)" if not passed else "NOT REJECTED (control failed)"
     else:
