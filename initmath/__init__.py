@@ -12,6 +12,8 @@ Importing initmath does not import torch; the Monte Carlo checks live in the sep
 from .critical_variance import (critical_sigma, critical_sigmas, critical_variance,
                                 log_moment_factor, moment_factor, rrelu_critical_sigma,
                                 rrelu_critical_variance, rrelu_moment_factor)
+from .lyapunov import (edge_sigma, log_norm_distribution, log_norm_variance, lyapunov_exponent,
+                       stochastic_dominance)
 
 __version__ = "0.1.0"
 
@@ -36,4 +38,9 @@ __all__ = [
     "rrelu_critical_variance",
     "critical_variance_expansion",
     "critical_sigma_expansion",
+    "lyapunov_exponent",
+    "log_norm_variance",
+    "edge_sigma",
+    "log_norm_distribution",
+    "stochastic_dominance",
 ]

@@ -21,8 +21,15 @@ is not trustworthy.  The mean of each chunk is itself an average of many samples
 ``CHUNKS`` chunk means the t statistic with CHUNKS - 1 degrees of freedom is valid as soon
 as the chunk means are near normal, whatever the tails of single samples.
 
-Either way the decision threshold is the two-sided quantile for ``ALPHA`` = 1e-4, so a
-correct formula fails a check with probability below 1e-4.  The power is reported as
+``"ks"`` (:class:`DistributionCheck`): a whole law rather than a mean.  All samples of all
+chunks are compared with the predicted continuous CDF by the one-sample
+Kolmogorov-Smirnov statistic D_n = sup |F_n - F|, referred to its exact law under the
+null (scipy.stats.kstwo), rejected when p < ``ALPHA``; the power is the sup-distance
+detected with probability ``POWER``, (critical value + z_POWER / 2) / sqrt(n), and the
+``sensitivity`` max |dF/d log sigma| turns it into an error of sigma.
+
+For the mean rules the decision threshold is the two-sided quantile for ``ALPHA`` =
+1e-4, so a correct formula fails a check with probability below 1e-4.  The power is reported as
 the smallest relative error of the theory value that the check detects with probability
 ``POWER`` = 0.99 at the realised standard error, and converted to a relative error of
 sigma through the check's ``sensitivity`` (d log statistic / d log sigma, e.g. s for one
@@ -173,11 +180,15 @@ def ok(result):
 
 
 def run_check(check, *, seed=0, device="cpu", quick=False, chunks=None, reduce=None):
-    """Run one check and return its Result.
+    """Run one check (a :class:`Check` or a :class:`DistributionCheck`) and return its
+    Result.
 
     chunks: the chunk indices this process computes (all by default); reduce: a function
     combining the per-chunk statistics of all processes (see verification.distributed).
     """
+    if isinstance(check, DistributionCheck):
+        return run_distribution_check(check, seed=seed, device=device, quick=quick,
+                                      chunks=chunks, reduce=reduce)
     start = time.perf_counter()
     sizes = chunk_sizes(check.quick_samples if quick else check.samples)
     mine = range(CHUNKS) if chunks is None else chunks
@@ -187,3 +198,122 @@ def run_check(check, *, seed=0, device="cpu", quick=False, chunks=None, reduce=N
     if reduce is not None:
         table = reduce(table)
     return verdict(check, table, time.perf_counter() - start, device)
+
+
+# ------------------------------------------------------------------ whole laws
+@dataclasses.dataclass(frozen=True)
+class DistributionCheck:
+    """A check that the simulated statistic has the law ``cdf`` (a continuous CDF):
+    a one-sample Kolmogorov-Smirnov test over all the samples of all chunks.
+
+    simulate(generator, n, device) -> float64 tensor of at most n values (e.g. only the
+    networks still alive: the values then follow the conditional law); cdf: a vectorised
+    function of a float64 numpy array; samples / quick_samples: the number of simulated
+    networks, drawn in CHUNKS reproducible chunks exactly as for :class:`Check`;
+    sensitivity: max over r of |dF(r)/d log sigma| (k times the largest density for the
+    law of log||x_k||), to express the power as a relative error of sigma; 0 when sigma
+    does not move the law.  negative_control: ``cdf`` is a deliberately wrong law that
+    the test must reject.
+    """
+    name: str
+    area: str
+    params: dict
+    simulate: Callable
+    cdf: Callable
+    samples: int
+    quick_samples: int
+    sensitivity: float = 0.0
+    negative_control: bool = False
+    rule: str = "ks"
+
+    def __post_init__(self):
+        if self.rule != "ks":
+            raise ValueError(f"check {self.name}: a DistributionCheck uses rule 'ks'")
+        if not (self.samples >= CHUNKS * 2 and self.quick_samples >= CHUNKS * 2):
+            raise ValueError(f"check {self.name}: budgets must be >= {2 * CHUNKS}, got "
+                             f"{self.samples}, {self.quick_samples}")
+
+
+def ks_threshold(n):
+    """sqrt(n) D_n is rejected above this (two-sided, exact law of D_n, level ALPHA)."""
+    return float(stats.kstwo(n).isf(ALPHA)) * math.sqrt(n)
+
+
+def ks_detectable_distance(n):
+    """A true sup-distance sup_r |G(r) - F(r)| >= this is detected with probability
+    >= POWER: at the point r* of the largest distance, D_n >= |F_n(r*) - F(r*)| >= D -
+    |F_n(r*) - G(r*)|, and F_n(r*) - G(r*) is a binomial mean with sd <= 1/(2 sqrt n)."""
+    return (ks_threshold(n) + float(stats.norm.ppf(POWER)) / 2) / math.sqrt(n)
+
+
+def run_distribution_chunk(check, chunk, size, seed, device):
+    """The values one chunk contributes (numpy float64, in simulation order)."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed(chunk_seed(seed, check.name, chunk))
+    values = check.simulate(generator, size, device).to(torch.float64).cpu().numpy()
+    if not np.isfinite(values).all():
+        raise FloatingPointError(f"check {check.name}: non-finite value in chunk {chunk}")
+    return values
+
+
+def distribution_verdict(check, values, seconds, device):
+    """The Result of a DistributionCheck from all its values (chunk order).
+
+    Fields: theory = 0 (the claimed distance between the simulated law and ``cdf``);
+    estimate = D_n = sup |F_n - F|; standard_error = 1/sqrt(n), the scale of D_n under
+    the null; z = sqrt(n) D_n; threshold = the level-ALPHA critical value of sqrt(n) D_n
+    (exact law of D_n); p_value from the exact law; min_detectable_rel_error = the
+    sup-distance detected with probability POWER (an absolute probability, see
+    :func:`ks_detectable_distance`); min_detectable_sigma_rel_error = that distance over
+    ``sensitivity`` (inf when the law does not depend on sigma).
+    """
+    values = np.sort(np.asarray(values, dtype=np.float64))
+    n = values.size
+    if n < 2:
+        raise ValueError(f"check {check.name}: {n} values, a KS test needs at least 2")
+    cdf = np.asarray(check.cdf(values), dtype=np.float64)
+    if cdf.shape != values.shape or not np.isfinite(cdf).all():
+        raise FloatingPointError(f"check {check.name}: the cdf is not finite at the samples")
+    ranks = np.arange(1, n + 1, dtype=np.float64)
+    distance = float(max(np.max(ranks / n - cdf), np.max(cdf - (ranks - 1) / n)))
+    p_value = float(stats.kstwo(n).sf(distance))
+    threshold = ks_threshold(n)
+    passed = p_value >= ALPHA
+    detectable = ks_detectable_distance(n)
+    if check.negative_control:
+        text = "rejected (as it must be)" if not passed else "NOT REJECTED (control failed)"
+    else:
+        text = "pass" if passed else "FAIL"
+    return Result(
+        name=check.name, area=check.area, params=dict(check.params), theory=0.0,
+        estimate=distance, standard_error=1 / math.sqrt(n), z=math.sqrt(n) * distance,
+        p_value=p_value, threshold=threshold, passed=passed,
+        negative_control=check.negative_control, verdict=text, samples=n, seconds=seconds,
+        device=str(device), rule="ks", min_detectable_rel_error=detectable,
+        min_detectable_sigma_rel_error=detectable / abs(check.sensitivity)
+        if check.sensitivity else math.inf)
+
+
+def run_distribution_check(check, *, seed=0, device="cpu", quick=False, chunks=None,
+                           reduce=None):
+    """Run a DistributionCheck; same chunks, seeds and scale-out as :func:`run_check`.
+
+    Each chunk's values go into its own row of a zero-padded table (column 0: the
+    count), so the all-reduce (sum) of :mod:`verification.distributed` reassembles all
+    values exactly whatever the number of processes.
+    """
+    start = time.perf_counter()
+    sizes = chunk_sizes(check.quick_samples if quick else check.samples)
+    mine = range(CHUNKS) if chunks is None else chunks
+    table = np.zeros((CHUNKS, 1 + max(sizes)))
+    for j in mine:
+        values = run_distribution_chunk(check, j, sizes[j], seed, device)
+        if values.size > sizes[j]:
+            raise ValueError(f"check {check.name}: chunk {j} returned {values.size} "
+                             f"values for {sizes[j]} networks")
+        table[j, 0] = values.size
+        table[j, 1:1 + values.size] = values
+    if reduce is not None:
+        table = reduce(table)
+    values = np.concatenate([row[1:1 + int(row[0])] for row in table])
+    return distribution_verdict(check, values, time.perf_counter() - start, device)
