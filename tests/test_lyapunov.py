@@ -179,3 +179,24 @@ def test_stochastic_dominance_of_remark_6():
 def test_bad_input_raises(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("d, a", [(1, 1.0), (64, 1.0), (5, 0.0), (300, 0.0)])
+def test_high_precision_matches_closed_forms(d, a):
+    """dps=30 against the chi2 closed form (a = 1) and Theorem 5's sums (a = 0) at 40
+    digits; float64 agrees with both to 1e-12."""
+    with mpmath.workdps(40):
+        if a == 1:
+            mean = mpmath.digamma(mpmath.mpf(d) / 2) + mpmath.log(2)
+            variance = mpmath.psi(1, mpmath.mpf(d) / 2)
+        else:
+            w = [mpmath.binomial(d, n) / (mpmath.mpf(2) ** d - 1) for n in range(1, d + 1)]
+            p0 = [mpmath.log(2) + mpmath.digamma(mpmath.mpf(n) / 2) for n in range(1, d + 1)]
+            p1 = [mpmath.psi(1, mpmath.mpf(n) / 2) for n in range(1, d + 1)]
+            mean = mpmath.fsum(x * y for x, y in zip(w, p0))
+            variance = mpmath.fsum(x * (z + y * y) for x, y, z in zip(w, p0, p1)) - mean ** 2
+        mu = lyapunov_exponent(0.5, d, a, dps=30)
+        assert abs(mu - (mpmath.log(0.5) + mean / 2)) < mpmath.mpf(10) ** -29 * abs(mu)
+        v = log_norm_variance(d, a, dps=30)
+        assert abs(v / (variance / 4) - 1) < mpmath.mpf(10) ** -29
+    assert float(mu) == pytest.approx(lyapunov_exponent(0.5, d, a), rel=1e-12)
