@@ -46,27 +46,36 @@ _SERIES_EXTRA = 12    # orders of 1/d kept beyond the leading one
 
 
 def _rho(x):
-    """x - log1p(2x)/2 for x >= 0, relative accuracy near 0."""
+    """x - log1p(2x)/2 for x >= 0, relative accuracy near 0.
+
+    With z = 2x and v = z/(2+z): log1p(z) = 2 atanh(v) and z = 2v/(1-v), so
+    z - log1p(z) = 2v^2/(1-v) - 2v^3 (1/3 + v^2/5 + v^4/7 + ...), a series in v^2
+    (v <= 0.13 for z <= 0.3: 9 terms reach 1e-17).
+    """
     z = 2 * x
     small = z <= 0.3
-    zs = np.where(small, z, 0.0)
-    acc = np.zeros_like(zs)
-    for k in range(34, 1, -1):                  # sum_{k>=2} (-1)^k z^k / (2k)
-        acc = acc * zs + ((-1) ** k) / (2.0 * k)
-    ser = acc * zs * zs
+    v = np.where(small, z, 0.0) / (2 + np.where(small, z, 0.0))
+    v2 = v * v
+    acc = np.zeros_like(v)
+    for k in range(10, 0, -1):                  # sum_{k>=1} v^(2k-2) / (2k+1)
+        acc = acc * v2 + 1.0 / (2 * k + 1)
+    ser = v2 / (1 - v) - v2 * v * acc           # (z - log1p(z)) / 2
     with np.errstate(invalid="ignore"):
         direct = x - 0.5 * np.log1p(z)
     return np.where(small, ser, direct)
 
 
 def _em1x(y):
-    """expm1(y) - y, relative accuracy near 0."""
+    """expm1(y) - y, relative accuracy near 0: (cosh y - 1) + (sinh y - y) with
+    cosh y - 1 = 2 sinh(y/2)^2 (no cancellation) and sinh y - y = y^3 sum y^2k/(2k+3)!."""
     small = np.abs(y) <= 0.5
     ys = np.where(small, y, 0.0)
+    y2 = ys * ys
     acc = np.zeros_like(ys)
-    for k in range(20, 1, -1):                  # sum_{k>=2} y^k / k!
-        acc = acc * ys + 1.0 / math.factorial(k)
-    ser = acc * ys * ys
+    for k in range(8, -1, -1):
+        acc = acc * y2 + 1.0 / math.factorial(2 * k + 3)
+    half = np.sinh(ys / 2)
+    ser = 2 * half * half + y2 * ys * acc
     with np.errstate(over="ignore", invalid="ignore"):
         direct = np.expm1(y) - y
     return np.where(small, ser, direct)
