@@ -200,3 +200,12 @@ def test_high_precision_matches_closed_forms(d, a):
         v = log_norm_variance(d, a, dps=30)
         assert abs(v / (variance / 4) - 1) < mpmath.mpf(10) ** -29
     assert float(mu) == pytest.approx(lyapunov_exponent(0.5, d, a), rel=1e-12)
+
+
+@pytest.mark.parametrize("sigma, d, a", [(0.3, 3, 0.05), (1.0, 64, 0.5), (0.05, 2000, 0.01),
+                                         (2.0, 10**6, 0.9)])
+def test_float64_within_1e12_of_a_50_digit_reference(sigma, d, a):
+    mu = lyapunov_exponent(sigma, d, a, dps=50)
+    assert lyapunov_exponent(sigma, d, a) == pytest.approx(float(mu), rel=1e-12, abs=1e-15)
+    variance = log_norm_variance(d, a, dps=50)
+    assert log_norm_variance(d, a) == pytest.approx(float(variance), rel=1e-12)
