@@ -133,10 +133,34 @@ def chunk_sizes(samples):
     return [base + (j < extra) for j in range(CHUNKS)]
 
 
-def run_chunk(check, chunk, size, seed, device):
-    """(count, sum, sum of squares) of the statistic minus theory for one chunk."""
+def _generator(seed, check, chunk, device):
+    """The chunk's own generator: the same draws whichever process computes the chunk."""
     generator = torch.Generator(device=device)
     generator.manual_seed(chunk_seed(seed, check.name, chunk))
+    return generator
+
+
+def _verdict_text(passed, negative_control):
+    if negative_control:
+        return "rejected (as it must be)" if not passed else "NOT REJECTED (control failed)"
+    return "pass" if passed else "FAIL"
+
+
+def _chunk_table(check, quick, chunks, reduce, width, row):
+    """The (CHUNKS, width) table of per-chunk rows (width a function of the chunk
+    sizes), this process's chunks filled by row(j, size, width), then combined over
+    processes by ``reduce``."""
+    sizes = chunk_sizes(check.quick_samples if quick else check.samples)
+    columns = width(sizes)
+    table = np.zeros((CHUNKS, columns))
+    for j in (range(CHUNKS) if chunks is None else chunks):
+        table[j] = row(j, sizes[j], columns)
+    return table if reduce is None else reduce(table)
+
+
+def run_chunk(check, chunk, size, seed, device):
+    """(count, sum, sum of squares) of the statistic minus theory for one chunk."""
+    generator = _generator(seed, check, chunk, device)
     values = check.simulate(generator, size, device).to(torch.float64) - check.theory
     if not torch.isfinite(values).all():
         raise FloatingPointError(f"check {check.name}: non-finite statistic in chunk {chunk}")
@@ -161,10 +185,7 @@ def verdict(check, chunk_stats, seconds, device):
     p_value = float(2 * law.sf(abs(z)))
     passed = abs(z) <= threshold
     detectable = resolution(check.rule) * standard_error / abs(check.theory)
-    if check.negative_control:
-        text = "rejected (as it must be)" if not passed else "NOT REJECTED (control failed)"
-    else:
-        text = "pass" if passed else "FAIL"
+    text = _verdict_text(passed, check.negative_control)
     return Result(
         name=check.name, area=check.area, params=dict(check.params), theory=check.theory,
         estimate=check.theory + shift, standard_error=standard_error, z=z, p_value=p_value,
@@ -190,13 +211,8 @@ def run_check(check, *, seed=0, device="cpu", quick=False, chunks=None, reduce=N
         return run_distribution_check(check, seed=seed, device=device, quick=quick,
                                       chunks=chunks, reduce=reduce)
     start = time.perf_counter()
-    sizes = chunk_sizes(check.quick_samples if quick else check.samples)
-    mine = range(CHUNKS) if chunks is None else chunks
-    table = np.zeros((CHUNKS, 3))
-    for j in mine:
-        table[j] = run_chunk(check, j, sizes[j], seed, device)
-    if reduce is not None:
-        table = reduce(table)
+    table = _chunk_table(check, quick, chunks, reduce, lambda sizes: 3,
+                         lambda j, size, columns: run_chunk(check, j, size, seed, device))
     return verdict(check, table, time.perf_counter() - start, device)
 
 
@@ -248,8 +264,7 @@ def ks_detectable_distance(n):
 
 def run_distribution_chunk(check, chunk, size, seed, device):
     """The values one chunk contributes (numpy float64, in simulation order)."""
-    generator = torch.Generator(device=device)
-    generator.manual_seed(chunk_seed(seed, check.name, chunk))
+    generator = _generator(seed, check, chunk, device)
     values = check.simulate(generator, size, device).to(torch.float64).cpu().numpy()
     if not np.isfinite(values).all():
         raise FloatingPointError(f"check {check.name}: non-finite value in chunk {chunk}")
@@ -280,10 +295,7 @@ def distribution_verdict(check, values, seconds, device):
     threshold = ks_threshold(n)
     passed = p_value >= ALPHA
     detectable = ks_detectable_distance(n)
-    if check.negative_control:
-        text = "rejected (as it must be)" if not passed else "NOT REJECTED (control failed)"
-    else:
-        text = "pass" if passed else "FAIL"
+    text = _verdict_text(passed, check.negative_control)
     return Result(
         name=check.name, area=check.area, params=dict(check.params), theory=0.0,
         estimate=distance, standard_error=1 / math.sqrt(n), z=math.sqrt(n) * distance,
@@ -303,17 +315,16 @@ def run_distribution_check(check, *, seed=0, device="cpu", quick=False, chunks=N
     values exactly whatever the number of processes.
     """
     start = time.perf_counter()
-    sizes = chunk_sizes(check.quick_samples if quick else check.samples)
-    mine = range(CHUNKS) if chunks is None else chunks
-    table = np.zeros((CHUNKS, 1 + max(sizes)))
-    for j in mine:
-        values = run_distribution_chunk(check, j, sizes[j], seed, device)
-        if values.size > sizes[j]:
+
+    def row(j, size, columns):
+        values = run_distribution_chunk(check, j, size, seed, device)
+        if values.size > size:
             raise ValueError(f"check {check.name}: chunk {j} returned {values.size} "
-                             f"values for {sizes[j]} networks")
-        table[j, 0] = values.size
-        table[j, 1:1 + values.size] = values
-    if reduce is not None:
-        table = reduce(table)
-    values = np.concatenate([row[1:1 + int(row[0])] for row in table])
+                             f"values for {size} networks")
+        out = np.zeros(columns)
+        out[0], out[1:1 + values.size] = values.size, values
+        return out
+
+    table = _chunk_table(check, quick, chunks, reduce, lambda sizes: 1 + max(sizes), row)
+    values = np.concatenate([r[1:1 + int(r[0])] for r in table])
     return distribution_verdict(check, values, time.perf_counter() - start, device)
