@@ -12,13 +12,17 @@ Importing initmath does not import torch; the Monte Carlo checks live in the sep
 from .critical_variance import (critical_sigma, critical_sigmas, critical_variance,
                                 log_moment_factor, moment_factor, rrelu_critical_sigma,
                                 rrelu_critical_variance, rrelu_moment_factor)
+from .ldlt import ldlt_output_variance, ldlt_series_radius, ldlt_sigma_for_variance
 from .lyapunov import (edge_sigma, log_norm_distribution, log_norm_variance, lyapunov_exponent,
                        stochastic_dominance)
 
 __version__ = "0.1.0"
 
 # The symbolic expansions need sympy, whose import alone takes ~0.2 s: load on first use.
-_LAZY = {"critical_variance_expansion": "asymptotics", "critical_sigma_expansion": "asymptotics"}
+_LAZY = {"critical_variance_expansion": "asymptotics", "critical_sigma_expansion": "asymptotics",
+         **{name: "wishart" for name in ("wishart_trace_moment", "wishart_mixed_moment",
+                                         "wishart_spectral_moment", "marchenko_pastur_moment",
+                                         "wishart_trace_moment_latex")}}
 
 
 def __getattr__(name):
@@ -43,4 +47,12 @@ __all__ = [
     "edge_sigma",
     "log_norm_distribution",
     "stochastic_dominance",
+    "wishart_trace_moment",
+    "wishart_mixed_moment",
+    "wishart_spectral_moment",
+    "marchenko_pastur_moment",
+    "wishart_trace_moment_latex",
+    "ldlt_output_variance",
+    "ldlt_sigma_for_variance",
+    "ldlt_series_radius",
 ]

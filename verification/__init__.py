@@ -18,5 +18,5 @@ __all__ = ["ALPHA", "CHUNKS", "POWER", "Check", "Result", "all_checks", "ok", "r
 
 def all_checks():
     """Every registered check, area by area."""
-    from . import critical_variance, lyapunov
-    return list(critical_variance.checks()) + list(lyapunov.checks())
+    from . import critical_variance, lyapunov, wishart
+    return list(critical_variance.checks()) + list(lyapunov.checks()) + list(wishart.checks())
