@@ -12,6 +12,7 @@ Importing initmath does not import torch; the Monte Carlo checks live in the sep
 from .critical_variance import (critical_sigma, critical_sigmas, critical_variance,
                                 log_moment_factor, moment_factor, rrelu_critical_sigma,
                                 rrelu_critical_variance, rrelu_moment_factor)
+from .hessian import expected_norm, glorot_sigma, hessian_glorot_ratio, hessian_sigma
 from .ldlt import ldlt_output_variance, ldlt_series_radius, ldlt_sigma_for_variance
 from .lyapunov import (edge_sigma, log_norm_distribution, log_norm_variance, lyapunov_exponent,
                        stochastic_dominance)
@@ -52,6 +53,10 @@ __all__ = [
     "wishart_spectral_moment",
     "marchenko_pastur_moment",
     "wishart_trace_moment_latex",
+    "hessian_sigma",
+    "glorot_sigma",
+    "hessian_glorot_ratio",
+    "expected_norm",
     "ldlt_output_variance",
     "ldlt_sigma_for_variance",
     "ldlt_series_radius",
