@@ -18,5 +18,6 @@ __all__ = ["ALPHA", "CHUNKS", "POWER", "Check", "Result", "all_checks", "ok", "r
 
 def all_checks():
     """Every registered check, area by area."""
-    from . import critical_variance, lyapunov, wishart
-    return list(critical_variance.checks()) + list(lyapunov.checks()) + list(wishart.checks())
+    from . import critical_variance, hessian, lyapunov, wishart
+    return [check for area in (critical_variance, lyapunov, wishart, hessian)
+            for check in area.checks()]
