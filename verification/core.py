@@ -121,6 +121,21 @@ def resolution(rule):
     return float(law.ppf(1 - ALPHA / 2) + law.ppf(POWER))
 
 
+def samples_for(sd, target, rule="iid", minimum=2 * CHUNKS):
+    """The budget rule shared by all areas: the sample count (a multiple of CHUNKS, at
+    least ``minimum``) at which an error ``target`` of a mean whose per-sample standard
+    deviation is ``sd`` is detected with probability POWER."""
+    need = (resolution(rule) * sd / target) ** 2
+    return max(minimum, 2 * CHUNKS, int(math.ceil(need / CHUNKS)) * CHUNKS)
+
+
+def quick_samples(samples, entries_per_sample, entries, minimum=2 * CHUNKS):
+    """The --quick budget: what ``entries`` random weight entries afford, at least
+    ``minimum`` (batch means need enough samples per chunk) and at most ``samples``."""
+    affordable = int(entries // entries_per_sample) // CHUNKS * CHUNKS
+    return min(samples, max(minimum, affordable))
+
+
 def chunk_seed(seed, name, chunk):
     """A 63-bit seed for one chunk of one check: independent of everything else."""
     digest = hashlib.sha256(f"{seed}/{name}/{chunk}".encode()).digest()

@@ -21,7 +21,7 @@ from initmath.asymptotics import (critical_variance_expansion, d as d_symbol,
                                   paper_critical_variance_expansion)
 
 from . import simulate
-from .core import CHUNKS, Check, resolution
+from .core import CHUNKS, Check, quick_samples, samples_for
 
 AREA = "critical_variance"
 # Layers per simulated network in the one-layer checks: every layer gives an iid draw
@@ -31,12 +31,6 @@ LAYERS_PER_SAMPLE = 8
 # sampled standard error, stays within it: batch means estimate their standard error
 # from CHUNKS chunk means only (relative sd ~ 1/sqrt(2 (CHUNKS - 1)) ~ 13%).
 _SIGMA_TARGET = {"iid": 0.009, "batch-means": 0.0065}
-
-
-def _budget(relative_sd, sensitivity, rule, minimum):
-    """Samples at which the check detects the rule's target sigma error w.p. POWER."""
-    need = (resolution(rule) * relative_sd / (_SIGMA_TARGET[rule] * sensitivity)) ** 2
-    return max(minimum, 2 * CHUNKS, int(math.ceil(need / CHUNKS)) * CHUNKS)
 
 
 def _factor_rsd(s, d, a=0.0, keep_prob=1.0):
@@ -63,13 +57,13 @@ def _statistic(widths, sigmas, activation, s, how, scale=1.0):
 def _layer_check(name, s, d, sigma, activation, theory, rsd, *, negative=False, **params):
     """One-layer factor E[(sigma r)^s] over LAYERS_PER_SAMPLE-layer networks of width d."""
     per_sample = rsd / math.sqrt(LAYERS_PER_SAMPLE)
-    samples = _budget(per_sample, s, "iid", 256)
+    samples = samples_for(per_sample, _SIGMA_TARGET["iid"] * s, "iid", 256)
     return Check(
         name=name, area=AREA, params=dict(s=s, d=d, sigma=float(sigma), **params),
         simulate=_statistic([d] * (LAYERS_PER_SAMPLE + 1), [sigma] * LAYERS_PER_SAMPLE,
                             activation, s, "layer"),
         theory=float(theory), samples=samples,
-        quick_samples=_quick(samples, d * d * LAYERS_PER_SAMPLE, 2 * CHUNKS),
+        quick_samples=quick_samples(samples, d * d * LAYERS_PER_SAMPLE, _QUICK_ENTRIES),
         rule="iid", sensitivity=s, negative_control=negative)
 
 
@@ -77,12 +71,13 @@ def _depth_check(name, s, widths, sigmas, activation, theory, rsd, *, scale=1.0,
                  negative=False, **params):
     """Product of the factors through len(sigmas) layers (batch means: heavy tails)."""
     depth = len(sigmas)
-    samples = _budget(rsd, s * depth, "batch-means", 64 * CHUNKS)
+    samples = samples_for(rsd, _SIGMA_TARGET["batch-means"] * (s * depth), "batch-means",
+                          64 * CHUNKS)
     cost = sum(a * b for a, b in zip(widths[1:], widths[:-1]))
     return Check(
         name=name, area=AREA, params=dict(s=s, widths=_widths_text(widths), **params),
         simulate=_statistic(widths, sigmas, activation, s, "depth", scale),
-        theory=float(theory), samples=samples, quick_samples=_quick(samples, cost, 32 * CHUNKS),
+        theory=float(theory), samples=samples, quick_samples=quick_samples(samples, cost, _QUICK_ENTRIES, 32 * CHUNKS),
         rule="batch-means", sensitivity=s * depth, negative_control=negative)
 
 
@@ -95,13 +90,6 @@ def _widths_text(widths):
 
 # Quick runs: at most this many weight entries drawn per check (~1-3 s on 2 CPU cores).
 _QUICK_ENTRIES = 4e7
-
-
-def _quick(samples, entries_per_sample, minimum):
-    """The quick budget: what _QUICK_ENTRIES affords, but at least ``minimum`` (batch
-    means need enough samples per chunk for the chunk means to be near normal)."""
-    affordable = int(_QUICK_ENTRIES // entries_per_sample) // CHUNKS * CHUNKS
-    return min(samples, max(minimum, affordable))
 
 
 # ------------------------------------------------------------------ the checks

@@ -13,7 +13,7 @@ import torch
 
 from initmath.hessian import expected_norm
 
-from .core import CHUNKS, Check, resolution
+from .core import CHUNKS, Check, samples_for
 
 AREA = "hessian"
 # Budgets detect this relative error of E||G|| (i.e. of sigma) with probability 0.99; the
@@ -35,8 +35,7 @@ def _check(d_in, d_out, method, theory=None, *, negative=False, label=None):
                                else "tracy-widom"))
     # sd of ||G||_2 is O(1) (Tracy-Widom scale ~ n^(-1/6) sqrt(n)); bound it by 1.
     relative_sd = 1.0 / mean
-    need = (resolution("iid") * relative_sd / _TARGET[method or "exact"]) ** 2
-    samples = max(64 * CHUNKS, int(math.ceil(need / CHUNKS)) * CHUNKS)
+    samples = samples_for(relative_sd, _TARGET[method or "exact"], "iid", 64 * CHUNKS)
     value = float(expected_norm(d_in, d_out, method=method)) if theory is None else theory
     return Check(name=f"E||W||_2 {label or method} d_in={d_in} d_out={d_out}", area=AREA,
                  params=dict(d_in=d_in, d_out=d_out), simulate=_norms(d_in, d_out),

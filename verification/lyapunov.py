@@ -29,7 +29,8 @@ from initmath.lyapunov import (edge_sigma, log_norm_distribution, log_norm_varia
                                lyapunov_exponent)
 
 from . import simulate
-from .core import CHUNKS, Check, DistributionCheck, ks_detectable_distance, resolution
+from .core import (CHUNKS, Check, DistributionCheck, ks_detectable_distance, quick_samples,
+                   samples_for)
 
 AREA = "lyapunov"
 # Layers per simulated network in the per-layer checks (each gives an iid factor).
@@ -51,15 +52,8 @@ def cumulants_of_x(d, a):
     return kappa / 2.0 ** np.arange(1, 5)
 
 
-def _budget(sd, target, minimum=2 * CHUNKS):
-    """Samples at which an error ``target`` of the mean is detected w.p. POWER."""
-    need = (resolution("iid") * sd / target) ** 2
-    return max(minimum, int(math.ceil(need / CHUNKS)) * CHUNKS)
-
-
 def _quick(samples, entries_per_sample, minimum=2 * CHUNKS):
-    affordable = int(_QUICK_ENTRIES // entries_per_sample) // CHUNKS * CHUNKS
-    return min(samples, max(minimum, affordable))
+    return quick_samples(samples, entries_per_sample, _QUICK_ENTRIES, minimum)
 
 
 def _ratios(d, sigma, depth, a, n, generator, device):
@@ -93,7 +87,7 @@ def _layer_statistic(d, sigma, a, transform):
 def _layer_check(name, d, sigma, a, transform, theory, sd, target, *, sensitivity,
                  negative=False, **params):
     per_sample = sd / math.sqrt(LAYERS_PER_SAMPLE * _alive_fraction(d, a))
-    samples = _budget(per_sample, target)
+    samples = samples_for(per_sample, target)
     return Check(name=name, area=AREA, params=dict(d=d, a=a, sigma=float(sigma), **params),
                  simulate=_layer_statistic(d, sigma, a, transform), theory=float(theory),
                  samples=samples,
@@ -254,7 +248,7 @@ def _death(d, depth):
 
 def _death_check(name, d, k, theory, *, negative=False):
     p = -math.expm1(k * math.log1p(-0.5 ** d))        # for the budget only
-    samples = _budget(math.sqrt(p * (1 - p)), _TARGET["p_zero"] * p)
+    samples = samples_for(math.sqrt(p * (1 - p)), _TARGET["p_zero"] * p)
     return Check(name=name, area=AREA, params=dict(d=d, k=k, a=0.0),
                  simulate=_death(d, k), theory=float(theory), samples=samples,
                  quick_samples=_quick(samples, d * d * k, minimum=8 * CHUNKS), rule="iid",
@@ -315,7 +309,7 @@ def dominance_checks():
         p = float(law.cdf(m_1))
         sensitivity = k * float(law.pdf(m_1)) / p
         sd = math.sqrt(p * (1 - p))
-        samples = _budget(sd, _TARGET["dominance"] * sensitivity * p)
+        samples = samples_for(sd, _TARGET["dominance"] * sensitivity * p)
         out.append(Check(name=name, area=AREA,
                          params=dict(d=d, k=k, a=0.0, sigma=sigma, m_1=m_1),
                          simulate=_below(d, sigma, k, m_1), theory=theory, samples=samples,

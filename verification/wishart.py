@@ -21,7 +21,7 @@ from initmath.ldlt import _series as ldlt_series_value
 from initmath.wishart import (marchenko_pastur_moment, wishart_mixed_moment,
                               wishart_trace_moment)
 
-from .core import CHUNKS, Check, resolution
+from .core import CHUNKS, Check, samples_for
 
 AREA = "wishart"
 # Budgets detect a relative error of this size in the statistic with probability 0.99.
@@ -30,8 +30,8 @@ _MAX_SAMPLES = 400_000
 
 
 def _budget(relative_sd, rule):
-    need = (resolution(rule) * relative_sd / _RELATIVE_TARGET[rule]) ** 2
-    return min(_MAX_SAMPLES, max(64 * CHUNKS, int(math.ceil(need / CHUNKS)) * CHUNKS))
+    return min(_MAX_SAMPLES, samples_for(relative_sd, _RELATIVE_TARGET[rule], rule,
+                                         64 * CHUNKS))
 
 
 def _trace_power(m, n, k, sigma):
