@@ -10,7 +10,12 @@ A layer :math:`x \mapsto W x` with a :math:`d_{out} \times d_{in}` matrix of iid
 where :math:`G^T G` (or :math:`G G^T`) is a real Wishart matrix :math:`W_p(n, I)`,
 :math:`n = \max(d_{in}, d_{out})`, :math:`p = \min(d_{in}, d_{out})`.
 
-``method=`` chooses how :math:`E\lVert G\rVert_2` is obtained:
+With an activation :math:`f(z) = \max(z, az)` the layer's Jacobian is :math:`D_a W`
+(``a=``; see :func:`expected_norm` for why its law is that of :math:`D_a G` with slopes
+iid uniform on {1, a}, independent of G).
+
+``method=`` chooses how :math:`E\lVert G\rVert_2` is obtained (details in
+:mod:`initmath._spectral_norm`):
 
 * ``"gordon"`` -- the paper's :math:`\sqrt n + \sqrt p` (Gordon's inequality makes it
   an upper bound, so this sigma is a lower bound on the exact one);
@@ -18,15 +23,13 @@ where :math:`G^T G` (or :math:`G G^T`) is a real Wishart matrix :math:`W_p(n, I)
   Johnstone's (2001) centering :math:`\mu = (\sqrt{n-1/2} + \sqrt{p-1/2})^2` and scale
   :math:`s = \sqrt\mu\,(1/\sqrt{n-1/2} + 1/\sqrt{p-1/2})^{1/3}`; the expectation is a
   fixed quadrature against the :math:`TW_1` density, itself computed once from
-  Bornemann's (2010) Fredholm determinant
-  :math:`F_1(t) = \det(I - K)_{L^2(t, \infty)}`, :math:`K(x, y) = \frac12 Ai((x+y)/2)`;
-* ``"exact"`` -- the exact Wishart value for p <= 32: p = 1 is
-  :math:`E\chi_n = \sqrt2\,\Gamma(\frac{n+1}2)/\Gamma(\frac n2)`, p = 2 a closed form
-  with Gauss hypergeometric functions at 1/2, p >= 3 the exact CDF
+  Bornemann's (2010) Fredholm determinant;
+* ``"exact"`` -- for p <= 128: p = 1 is
+  :math:`E\chi_n = \sqrt2\,\Gamma(\frac{n+1}2)/\Gamma(\frac n2)`, p >= 2 the exact CDF
   :math:`F(x) = P(\lambda_{max} \le x) = \mathrm{Pf}\,A(x)/\mathrm{Pf}\,A(\infty)`
-  (de Bruijn's Pfaffian of incomplete-gamma entries, as in Chiani 2014) in mpmath, and
-  :math:`E\sqrt{\lambda_{max}} = \int_0^\infty (1 - F(u^2))\,du` by composite
-  Gauss-Legendre quadrature (about 1e-14 relative).
+  (de Bruijn 1955) in an orthonormal Laguerre basis, in float64, and
+  :math:`E\sqrt{\lambda_{max}} = \int_0^\infty (1 - F(u^2))\,du` (about 1e-15 relative,
+  checked against an independent 20 + 3p digit mpmath evaluation in the monomial basis).
 
 References
 ----------
@@ -40,27 +43,26 @@ References
    J. Multivariate Anal. 129 (2014) 69-81.
 .. [5] X. Glorot and Y. Bengio, "Understanding the difficulty of training deep
    feedforward neural networks", AISTATS 2010.
+.. [6] N. G. de Bruijn, "On some multiple integrals involving determinants",
+   J. Indian Math. Soc. 19 (1955) 133-151.
+.. [7] N. El Karoui, "Tracy-Widom limit for the largest eigenvalue of a large class of
+   complex sample covariance matrices", Ann. Probab. 35 (2007) 663-714.
+.. [8] S. Chevet, "Series de variables aleatoires gaussiennes a valeurs dans
+   E (x) F", Seminaire sur la geometrie des espaces de Banach (1977-1978), exp. 19.
 """
-import functools
 import math
 
-import mpmath
 import numpy as np
-from scipy.special import airy, gammaln
+from scipy.integrate import quad
+from scipy.stats import binom
 
-from . import _validate
+from . import _spectral_norm, _validate
+from ._spectral_norm import EXACT_MAX_MIN_WIDTH, tw1_moments
 
-__all__ = ["glorot_sigma", "hessian_sigma", "hessian_glorot_ratio", "expected_norm"]
+__all__ = ["glorot_sigma", "hessian_sigma", "hessian_glorot_ratio", "expected_norm",
+           "tw1_moments"]
 
 METHODS = ("gordon", "tracy-widom", "exact")
-# Largest min(d_in, d_out) that method="exact" handles.
-EXACT_MAX_MIN_WIDTH = 32
-# TW_1 quadrature: F_1 is interpolated on [_TW_LO, _TW_HI] (F_1(-14) ~ 1e-49,
-# 1 - F_1(12) ~ 1e-14) and integrated with _TW_NODES Gauss-Legendre nodes.
-_TW_LO, _TW_HI = -14.0, 12.0
-_TW_CHEB_DEGREE = 100
-_TW_FREDHOLM_NODES = 90
-_TW_NODES = 160
 
 
 def _widths(d_in, d_out):
@@ -142,257 +144,97 @@ def hessian_glorot_ratio(d_in, d_out):
     return _finish(np.sqrt((d_in + d_out) / 2.0) / (np.sqrt(d_in) + np.sqrt(d_out)))
 
 
-# --------------------------------------------------------------------------- Tracy-Widom
-def _tw1_cdf(t, nodes=_TW_FREDHOLM_NODES):
-    """F_1(t) for an array t: Bornemann's Nystrom discretisation of det(I - K) on
-    (t, 30 + |t|) (beyond, the kernel is below 1e-19 times its scale)."""
-    t = np.asarray(t, dtype=float)[:, None]
-    x, w = np.polynomial.legendre.leggauss(nodes)
-    half = (30.0 + np.abs(t) - t) / 2
-    x = t + (x + 1) * half                      # (k, m)
-    sw = np.sqrt(w * half)
-    kernel = 0.5 * airy((x[:, :, None] + x[:, None, :]) / 2)[0]
-    matrix = np.eye(nodes) - sw[:, :, None] * kernel * sw[:, None, :]
-    return np.linalg.det(matrix)
-
-
-@functools.lru_cache(maxsize=None)
-def _tw1_quadrature():
-    """Nodes t_i and weights w_i with sum w_i g(t_i) ~ E g(T), T ~ TW_1 (computed once)."""
-    cheb = np.polynomial.chebyshev
-    k = np.arange(_TW_CHEB_DEGREE + 1)
-    u = np.cos(np.pi * (k + 0.5) / (_TW_CHEB_DEGREE + 1))
-    half = (_TW_HI - _TW_LO) / 2
-    coef = cheb.chebfit(u, _tw1_cdf(_TW_LO + (u + 1) * half), _TW_CHEB_DEGREE)
-    density = cheb.chebder(coef) / half
-    g, gw = np.polynomial.legendre.leggauss(_TW_NODES)
-    t = _TW_LO + (g + 1) * half
-    w = gw * half * cheb.chebval(g, density)
-    w = np.maximum(w, 0.0)
-    return t, w / w.sum()
-
-
-def tw1_moments():
-    """Mean and variance of TW_1 from the quadrature (published: -1.2065335745820,
-    1.6077810345810)."""
-    t, w = _tw1_quadrature()
-    mean = float(w @ t)
-    return mean, float(w @ (t - mean) ** 2)
-
-
-def _tw_expected_norm(n, p):
-    n = n.astype(float) - 0.5
-    p = p.astype(float) - 0.5
-    rn, rp = np.sqrt(n), np.sqrt(p)
-    mu = (rn + rp) ** 2
-    scale = (rn + rp) * np.cbrt(1 / rn + 1 / rp)
-    t, w = _tw1_quadrature()
-    flat_mu, flat_s = mu.ravel(), scale.ravel()
-    values = np.sqrt(np.maximum(flat_mu[:, None] + flat_s[:, None] * t, 0.0)) @ w
-    return values.reshape(mu.shape)
-
-
-# --------------------------------------------------------------------------- exact
-def _exact_p1(n):
-    """E chi_n = sqrt(2) Gamma((n+1)/2) / Gamma(n/2)."""
-    n = n.astype(float)
-    return np.sqrt(2.0) * np.exp(gammaln((n + 1) / 2) - gammaln(n / 2))
-
-
-@functools.lru_cache(maxsize=4096)
-def _exact_p2(n):
-    r"""E sqrt(lambda_max) for W_2(n, I), in closed form.
-
-    The eigenvalues have density proportional to
-    :math:`(l_1 l_2)^a e^{-(l_1+l_2)/2}(l_1 - l_2)`, :math:`l_1 > l_2`,
-    :math:`a = (n-3)/2`.  Integrating out :math:`l_2` gives lower incomplete gammas,
-    and Gradshteyn-Ryzhik 6.455.2,
-    :math:`\int_0^\infty x^{\mu-1}e^{-x}\gamma(\nu, x)dx
-    = \frac{\Gamma(\mu+\nu)}{\nu\,2^{\mu+\nu}}\,{}_2F_1(1, \mu+\nu; \nu+1; \tfrac12)`,
-    leaves :math:`E l_1^h \propto \Gamma(2a+h+3)\,D(h)`,
-    :math:`D(h) = \frac{{}_2F_1(1, 2a+h+3; a+2; 1/2)}{a+1}
-    - \frac{{}_2F_1(1, 2a+h+3; a+3; 1/2)}{a+2}`.  scipy's hyp2f1 is wrong here
-    from n ~ 20 on, so this runs in mpmath (about 0.5 ms, cached per n).
-    """
-    with mpmath.workdps(30 + len(str(n))):
-        a = (mpmath.mpf(n) - 3) / 2
-
-        def difference(h):
-            return (mpmath.hyp2f1(1, 2 * a + h + 3, a + 2, 0.5) / (a + 1)
-                    - mpmath.hyp2f1(1, 2 * a + h + 3, a + 3, 0.5) / (a + 2))
-
-        return float(mpmath.exp(mpmath.loggamma(2 * a + 3.5) - mpmath.loggamma(2 * a + 3))
-                     * difference(mpmath.mpf(0.5)) / difference(0))
-
-
-def _determinant(rows):
-    """Determinant of a square list-of-lists of mpf (Gaussian elimination with partial
-    pivoting; several times faster than mpmath.det, which indexes an mpmatrix)."""
-    rows = [row[:] for row in rows]
-    size, det = len(rows), mpmath.mpf(1)
-    for k in range(size):
-        pivot = max(range(k, size), key=lambda r: abs(rows[r][k]))
-        if rows[pivot][k] == 0:
-            return mpmath.mpf(0)
-        if pivot != k:
-            rows[k], rows[pivot] = rows[pivot], rows[k]
-            det = -det
-        top = rows[k]
-        det *= top[k]
-        inverse = 1 / top[k]
-        for r in range(k + 1, size):
-            row = rows[r]
-            factor = row[k] * inverse
-            if factor:
-                for c in range(k + 1, size):
-                    row[c] -= factor * top[c]
-    return det
-
-
-def _skew_determinant(p, x, alpha):
-    r"""det A(x) of the de Bruijn / Chiani skew-symmetric matrix (mpmath, x may be inf).
-
-    With :math:`\phi_i(t) = t^{\alpha+i-1}e^{-t/2}`, :math:`g_i(y) = \int_0^y \phi_i`,
-    :math:`a_{ij} = \iint_{[0,x]^2}\mathrm{sgn}(y-t)\phi_i(t)\phi_j(y)\,dt\,dy
-    = 2 b_{ij} - g_i(x) g_j(x)`, :math:`b_{ij} = \int_0^x \phi_j g_i`; for odd p a
-    border column :math:`g_i(x)` is added.  Integration by parts gives the recursions
-    (:math:`\gamma` the lower incomplete gamma function)
-    :math:`b_{i+1,j} = 2(\alpha+i) b_{ij} - 2\gamma(2\alpha+i+j, x)`,
-    :math:`b_{1,j+1} = 2(\alpha+j) b_{1j} + 2\gamma(2\alpha+j+1, x)
-    - 2x^{\alpha+j}e^{-x/2}g_1(x)`, :math:`b_{11} = g_1(x)^2/2`; the g's and
-    gamma's themselves come from one incomplete gamma each by the (stable) downward
-    recursion.
-    """
-    inf = x == mpmath.inf
-    ex2 = mpmath.mpf(0) if inf else mpmath.exp(-x / 2)
-    ex = ex2 * ex2
-    g = [None] * p                        # g[i] = g_{i+1}(x)
-    g[p - 1] = 2 ** (alpha + p) * mpmath.gammainc(alpha + p, 0, x / 2)
-    for i in range(p - 1, 0, -1):
-        m = alpha + i
-        g[i - 1] = (g[i] + (0 if inf else 2 * x ** m * ex2)) / (2 * m)
-    gam = [None] * (2 * p + 1)            # gam[s] = gamma(2 alpha + s, x), s = 2..2p
-    gam[2 * p] = mpmath.gammainc(2 * alpha + 2 * p, 0, x)
-    for s in range(2 * p, 2, -1):
-        c = 2 * alpha + s - 1
-        gam[s - 1] = (gam[s] + (0 if inf else x ** c * ex)) / c
-    b = [[None] * p for _ in range(p)]
-    b[0][0] = g[0] ** 2 / 2
-    for j in range(1, p):
-        edge = 0 if inf else 2 * ex2 * x ** (alpha + j) * g[0]
-        b[0][j] = 2 * (alpha + j) * b[0][j - 1] + 2 * gam[j + 1] - edge
-    for i in range(1, p):
-        factor = 2 * (alpha + i)
-        for j in range(p):
-            b[i][j] = factor * b[i - 1][j] - 2 * gam[i + j + 1]
-    q = p + p % 2
-    rows = [[2 * b[i][j] - g[i] * g[j] for j in range(p)] + ([g[i]] if q > p else [])
-            for i in range(p)]
-    if q > p:
-        rows.append([-v for v in g] + [mpmath.mpf(0)])
-    return _determinant(rows)
-
-
-# Composite Gauss-Legendre in u = sqrt(x): panels of width _PANEL, _PANEL_NODES nodes;
-# panels where F < _CDF_TINY or 1 - F < _CDF_TINY are dropped.
-_PANEL = 1.0
-_PANEL_NODES = 10
-_CDF_TINY = 1e-18
-
-
-class _NeedDigits(Exception):
-    pass
-
-
-def _exact_general_at(n, p, dps):
-    """_exact_general at dps digits; _NeedDigits if the CDF comes out non-positive,
-    above 1 or non-monotone (the signature of too few digits)."""
-    with mpmath.workdps(dps):
-        alpha = (mpmath.mpf(n) - p - 1) / 2
-
-        def determinant(x):
-            det = _skew_determinant(p, x, alpha)
-            if not det > 0:                   # Pf^2 of a positive quantity: rounding
-                raise _NeedDigits(2 * dps)
-            return det
-
-        norm = determinant(mpmath.inf)
-        previous = [0.0]
-
-        def cdf(u):                           # called with increasing u only
-            value = float(mpmath.sqrt(determinant(mpmath.mpf(u) ** 2) / norm))
-            if not previous[0] - 1e-15 <= value <= 1 + 1e-15:   # not a monotone CDF
-                raise _NeedDigits(2 * dps)
-            previous[0] = value
-            return value
-
-        # P(s_max < sqrt(n) - t) <= exp(-t^2/2), P(s_max > sqrt(n)+sqrt(p)+t) <= exp(-t^2/2)
-        lo = max(0, math.floor(math.sqrt(n)) - 9)
-        hi = math.ceil(math.sqrt(n) + math.sqrt(p) + 9)
-        edges = list(range(lo, hi + 1))
-        # drop panels where 1 - F is 1 or 0 to double precision (F is monotone)
-        left, right = 0, len(edges) - 1
-        while left + 1 < right and cdf(edges[left + 1]) < _CDF_TINY:
-            left += 1
-        while right - 1 > left and 1 - cdf(edges[right - 1]) < _CDF_TINY:
-            right -= 1
-            previous[0] = 0.0
-        previous[0] = 0.0
-        u, w = np.polynomial.legendre.leggauss(_PANEL_NODES)
-        total = float(edges[left])
-        for a in edges[left:right]:
-            nodes = a + (u + 1) * _PANEL / 2
-            total += _PANEL / 2 * float(w @ (1 - np.array([cdf(v) for v in nodes])))
-        return total
-
-
-@functools.lru_cache(maxsize=4096)
-def _exact_general(n, p, extra_digits=0):
-    r"""E sqrt(lambda_max) = int_0^inf (1 - F(u^2)) du with the exact CDF
-    :math:`F(x) = \sqrt{\det A(x) / \det A(\infty)}` (Chiani 2014, de Bruijn 1955),
-    at 20 + 3p + log10(n) digits (the monomial moment matrices are ill-conditioned:
-    about 3p digits are lost; tested against 450 digits), doubled if the CDF is not a
-    monotone function in [0, 1].
-    """
-    dps = 20 + 3 * p + len(str(n)) + extra_digits
-    while True:
-        try:
-            return _exact_general_at(n, p, dps)
-        except _NeedDigits as need:
-            dps = max(need.args[0], dps + 10)
-            if dps > 4000:
-                raise RuntimeError(f"exact E||G||_2 for ({n}, {p}) did not stabilise") from None
-
-
-def _exact_expected_norm(n, p):
+# --------------------------------------------------------------------------- widths, slopes
+def _exact_identity(n, p):
     if np.any(p > EXACT_MAX_MIN_WIDTH):
         bad = p[p > EXACT_MAX_MIN_WIDTH].flat[0]
-        raise ValueError(f"method='exact' is implemented only for min(d_in, d_out) <= "
-                         f"{EXACT_MAX_MIN_WIDTH} (its mpmath cost grows like p^4: ~4.5 s at "
-                         f"32); got "
-                         f"min(d_in, d_out) = {bad}. Use method='tracy-widom'.")
+        raise ValueError(f"method='exact' is implemented for min(d_in, d_out) <= "
+                         f"{EXACT_MAX_MIN_WIDTH}; got min(d_in, d_out) = {bad}. "
+                         f"Use method='tracy-widom'.")
     out = np.empty(n.shape)
-    one = p == 1
-    out[one] = _exact_p1(n[one])
     for index in np.ndindex(n.shape):
-        if one[index]:
-            continue
-        ni, pi = int(n[index]), int(p[index])
-        out[index] = _exact_p2(ni) if pi == 2 else _exact_general(ni, pi)
+        out[index] = _spectral_norm.exact_norm(int(n[index]), int(p[index]))
     return out
 
 
+def _binomial_terms(d_out):
+    """Numbers k of unit slopes among d_out fair coins with non-negligible probability
+    (dropped mass < 1e-18) and their probabilities."""
+    k = np.arange(d_out + 1)
+    pmf = binom.pmf(k, d_out, 0.5)
+    keep = pmf > 1e-18 / (d_out + 1)
+    return k[keep], pmf[keep]
+
+
+def _relu_mixture(d_in, d_out, norm_of_rows):
+    """E||D G|| for slopes {1, 0}: sum over k = #active rows of P(k) E||G_k||."""
+    k, pmf = _binomial_terms(d_out)
+    active = k > 0
+    return float(pmf[active] @ norm_of_rows(np.full(active.sum(), d_in), k[active]))
+
+
+def _column_norm(d_out, a):
+    r"""E||D g|| for one column g (d_in = 1): with M(t) = E exp(-t||Dg||^2)
+    = [((1+2t)^{-1/2} + (1+2a^2 t)^{-1/2})/2]^{d_out},
+    :math:`E\sqrt Z = \frac{1}{2\sqrt\pi}\int_0^\infty (1 - M(t))\,t^{-3/2}\,dt`
+    (integrated in log t over [-60, 60], beyond which the integrand is below e^-30 of its
+    peak; log M by log1p while M is near 1, so that small t loses nothing)."""
+    def integrand(v):
+        t = math.exp(v)
+        x, y = math.log1p(2 * t), math.log1p(2 * a * a * t)
+        mean = (math.exp(-x / 2) + math.exp(-y / 2)) / 2
+        log_mean = (math.log(mean) if mean < 0.5
+                    else math.log1p((math.expm1(-x / 2) + math.expm1(-y / 2)) / 2))
+        return -math.expm1(d_out * log_mean) * math.exp(-v / 2)
+    value, _ = quad(integrand, -60, 60, epsabs=0, epsrel=1e-13, limit=400)
+    return value / (2 * math.sqrt(math.pi))
+
+
+def _slope_norm(d_in, d_out, a, method):
+    """E||D_a G||, D_a = diag of iid slopes uniform on {1, a} (scalar widths)."""
+    if method == "gordon":                  # Chevet: E||DG|| <= ||D|| sqrt(d_in) + E||D||_F
+        return math.sqrt(d_in) + math.sqrt(d_out * (1 + a * a) / 2)
+    if method == "exact":
+        if d_out == 1:
+            return (1 + a) / 2 * float(_spectral_norm.chi_mean(d_in))
+        if d_in == 1:
+            return _column_norm(d_out, a)
+        if a == 0:
+            return _relu_mixture(d_in, d_out, lambda n, k: _exact_identity(
+                np.maximum(n, k), np.minimum(n, k)))
+        raise ValueError("method='exact' with 0 < a < 1 needs d_in == 1 or d_out == 1 (the "
+                         "largest eigenvalue of a Wishart matrix with two covariance levels "
+                         "has no exact law here); use method='tracy-widom'")
+    if a == 0:
+        return _relu_mixture(d_in, d_out, lambda n, k: _spectral_norm.johnstone_norm(
+            np.maximum(n, k), np.minimum(n, k)))
+    k, pmf = _binomial_terms(d_out)
+    norms = np.where(k > 0, _spectral_norm.two_level_norm(d_in, np.maximum(k, 1), d_out - k, a),
+                     a * float(_spectral_norm.johnstone_norm(max(d_in, d_out), min(d_in, d_out))))
+    return float(pmf @ norms)
+
 # --------------------------------------------------------------------------- public
-def expected_norm(d_in, d_out, *, method="exact"):
-    r""":math:`E\lVert G\rVert_2` for a :math:`d_{out} \times d_{in}` matrix of iid
-    N(0, 1) entries.
+def expected_norm(d_in, d_out, *, a=None, method="exact"):
+    r""":math:`E\lVert D_a G\rVert_2` for a :math:`d_{out} \times d_{in}` matrix G of iid
+    N(0, 1) entries (``a=None``: :math:`E\lVert G\rVert_2`).
+
+    With a slope a, :math:`D_a` is the diagonal of activation derivatives of a layer
+    :math:`x \mapsto f(Wx)` with :math:`f(z) = z` for z > 0 and az otherwise, at a random
+    input: the Jacobian is :math:`D_a W`.  Its law is that of :math:`D_a G` with the slopes
+    iid uniform on {1, a} and independent of G: writing :math:`W = c\hat x^T + V`,
+    :math:`c = W\hat x`, the slopes depend on the signs of c only, and flipping the sign of
+    row i (which leaves the norm unchanged) makes row i of :math:`[c, V]` independent of its
+    sign.
 
     Parameters
     ----------
     d_in, d_out : int or array_like of int
-        Integers >= 1 (broadcast together).  The value is symmetric in them.
+        Integers >= 1 (broadcast together).  Without a slope the value is symmetric in them.
+    a : None, float or array_like, optional
+        Negative-side slope in [0, 1] (0: ReLU, 1 or None: linear); broadcast with the widths.
     method : {"exact", "tracy-widom", "gordon"}
-        See the module docstring.  ``"exact"`` needs min(d_in, d_out) <= 32.
+        See the module docstring.  ``"exact"`` needs min(d_in, d_out) <= 128; with
+        0 < a < 1 it needs d_in == 1 or d_out == 1.
 
     Returns
     -------
@@ -401,18 +243,25 @@ def expected_norm(d_in, d_out, *, method="exact"):
     Raises
     ------
     ValueError
-        If d_in or d_out is not an integer >= 1, method is unknown, or method="exact"
-        with min(d_in, d_out) > 32.
+        If d_in or d_out is not an integer >= 1, a is outside [0, 1], method is unknown, or
+        method="exact" outside its range.
 
     Notes
     -----
-    Gordon's inequality gives :math:`E\lVert G\rVert_2 \le \sqrt{d_{in}} + \sqrt{d_{out}}`.
-    The Tracy-Widom value (beta = 1, Johnstone's centering) differs from the exact one
-    by -33% at (1, 1), -21% at (2, 2), -1.4% at (8, 8), -0.4% at (16, 16), -0.16% at
-    (64, 8), -0.12% at (64, 16), +0.05% at (1000, 3); at min(d) = 1 it needs n ~ 1000
-    for 0.03%.  method="exact" costs about 0.05 s (p = 3), 0.16 s (p = 8), 0.6 s
-    (p = 16), 4.5 s (p = 32) per new shape in mpmath (cached per shape); p = 1 (any n)
-    and p = 2 (about 1 ms) are closed forms.
+    Gordon's inequality gives :math:`E\lVert G\rVert_2 \le \sqrt{d_{in}} + \sqrt{d_{out}}`;
+    with slopes, Chevet's inequality :math:`E\lVert DG\rVert \le \lVert D\rVert\sqrt{d_{in}}
+    + \lVert D\rVert_F` and Jensen give :math:`\sqrt{d_{in}} + \sqrt{d_{out}(1+a^2)/2}`
+    ("gordon" with a).  Exact with slopes: d_out = 1: :math:`\frac{1+a}2 E\chi_{d_in}`;
+    d_in = 1: a one-dimensional integral of the Laplace transform of :math:`\lVert D g\rVert^2`;
+    a = 0: :math:`\sum_k \binom{d_{out}}{k}2^{-d_{out}}E\lVert G_{k \times d_{in}}\rVert` over
+    the number k of active units.  "tracy-widom" with a = 0 mixes Johnstone's values over k;
+    with 0 < a < 1 it uses El Karoui's edge for the two-level covariance
+    :math:`I_k \oplus a^2 I_{d_{out}-k}`.
+
+    Tracy-Widom against exact (no slope): -33% at (1, 1), -21% at (2, 2), -1.4% at (8, 8),
+    -0.4% at (16, 16), -0.16% at (64, 8), -0.12% at (64, 16), -0.04% at (64, 64), +0.05% at
+    (1000, 3).  "exact" costs about 1 ms (8 x 8), 10 ms (32 x 32), 30 ms (64 x 64) per new
+    shape (cached); with a = 0 one such value per likely number of active units.
 
     Examples
     --------
@@ -422,32 +271,54 @@ def expected_norm(d_in, d_out, *, method="exact"):
     True
     >>> math.isclose(expected_norm(2, 2), math.sqrt(math.pi), rel_tol=1e-13)
     True
+
+    A ReLU layer with one output keeps the norm of its column half the time:
+
+    >>> math.isclose(expected_norm(5, 1, a=0.0), expected_norm(5, 1) / 2, rel_tol=1e-14)
+    True
     """
     d_in, d_out = _widths(d_in, d_out)
     _validate.choice(method, "method", METHODS)
-    n, p = np.maximum(d_in, d_out), np.minimum(d_in, d_out)
-    if method == "gordon":
-        return _finish(np.sqrt(n) + np.sqrt(p))
-    if method == "tracy-widom":
-        return _finish(_tw_expected_norm(n, p))
-    return _finish(_exact_expected_norm(n, p))
+    if a is None:
+        n, p = np.maximum(d_in, d_out), np.minimum(d_in, d_out)
+        if method == "gordon":
+            return _finish(np.sqrt(n) + np.sqrt(p))
+        if method == "tracy-widom":
+            return _finish(_spectral_norm.johnstone_norm(n, p))
+        return _finish(_exact_identity(n, p))
+    a = _validate.real(a, "a", 0.0, 1.0)
+    if method == "exact" and np.any((a > 0) & (a < 1) & (d_in > 1) & (d_out > 1)):
+        _slope_norm(2, 2, 0.5, "exact")            # raises the explanatory ValueError
+    d_in, d_out, a = np.broadcast_arrays(d_in, d_out, a)
+    out = np.empty(d_in.shape)
+    for index in np.ndindex(d_in.shape):
+        args = int(d_in[index]), int(d_out[index])
+        out[index] = (float(expected_norm(*args, method=method)) if a[index] == 1
+                      else _slope_norm(*args, float(a[index]), method))
+    return _finish(out)
 
 
-def hessian_sigma(d_in, d_out, *, method="gordon"):
-    r"""Standard deviation :math:`\sigma` with :math:`E\lVert W\rVert_2 \approx 1` for
-    :math:`W_{ij} \sim N(0, \sigma^2)`, :math:`W` of shape :math:`d_{out} \times d_{in}`.
+def hessian_sigma(d_in, d_out, *, a=None, method="gordon"):
+    r"""Standard deviation :math:`\sigma` with :math:`E\lVert J\rVert_2 = 1` for the
+    Jacobian :math:`J = D_a W` of a layer with :math:`W_{ij} \sim N(0, \sigma^2)`,
+    :math:`W` of shape :math:`d_{out} \times d_{in}` (``a=None``: :math:`J = W`).
 
-    :math:`\sigma = 1 / E\lVert G\rVert_2` (see :func:`expected_norm`); with
-    ``method="gordon"`` this is the paper's Eq. (8),
-    :math:`1/(\sqrt{d_{in}} + \sqrt{d_{out}})`.
+    :math:`\sigma = 1 / E\lVert D_a G\rVert_2` (see :func:`expected_norm`); with
+    ``method="gordon"`` and no slope this is the paper's Eq. (8),
+    :math:`1/(\sqrt{d_{in}} + \sqrt{d_{out}})`, which makes :math:`E\lVert W\rVert_2 < 1`.
 
     Parameters
     ----------
     d_in, d_out : int or array_like of int
         Fan-in and fan-out, integers >= 1 (broadcast together).
+    a : None, float or array_like, optional
+        Negative-side slope of the activation in [0, 1]: 0 for ReLU, 0.01 for the default
+        leaky ReLU, None (or 1) for a linear layer / the paper's smooth activations with
+        slope 1.
     method : {"gordon", "tracy-widom", "exact"}
-        ``"gordon"`` (paper), ``"tracy-widom"`` (TW_1 approximation, any widths) or
-        ``"exact"`` (min(d_in, d_out) <= 32).
+        ``"gordon"`` (paper; Chevet's bound with a slope), ``"tracy-widom"`` (any widths)
+        or ``"exact"`` (min(d_in, d_out) <= 128; with 0 < a < 1 only for d_in or
+        d_out equal to 1).
 
     Returns
     -------
@@ -456,8 +327,8 @@ def hessian_sigma(d_in, d_out, *, method="gordon"):
     Raises
     ------
     ValueError
-        If d_in or d_out is not an integer >= 1, method is unknown, or method="exact"
-        with min(d_in, d_out) > 32.
+        If d_in or d_out is not an integer >= 1, a is outside [0, 1], method is unknown, or
+        method="exact" outside its range.
 
     Examples
     --------
@@ -468,5 +339,13 @@ def hessian_sigma(d_in, d_out, *, method="gordon"):
     True
     >>> hessian_sigma([64, 256], 64, method="tracy-widom").round(5)
     array([0.06432, 0.04237])
+
+    A ReLU layer passes about half of its rows, so it needs a larger sigma, though by
+    far less than He's factor sqrt(2) (the norm is governed by the longer side):
+
+    >>> s_linear, s_relu = hessian_sigma(64, 64, method="exact"), hessian_sigma(
+    ...     64, 64, a=0.0, method="exact")
+    >>> round(float(s_relu / s_linear), 4)
+    1.1819
     """
-    return _finish(1.0 / np.asarray(expected_norm(d_in, d_out, method=method)))
+    return _finish(1.0 / np.asarray(expected_norm(d_in, d_out, a=a, method=method)))

@@ -5,8 +5,10 @@ import math
 import mpmath
 import numpy as np
 import pytest
+from scipy.stats import binom
 
-from initmath import hessian
+import _wishart_reference
+from initmath import _spectral_norm, hessian
 from initmath.hessian import (expected_norm, glorot_sigma, hessian_glorot_ratio,
                               hessian_sigma)
 
@@ -48,7 +50,7 @@ def test_tw1_moments_match_published():
 
 def test_tw1_cdf_known_value():
     # F_1(-1.2065...) region sanity and limits
-    values = hessian._tw1_cdf(np.array([-10.0, 0.0, 8.0]))
+    values = _spectral_norm.tw1_cdf(np.array([-10.0, 0.0, 8.0]))
     assert values[0] < 1e-20 and values[2] == pytest.approx(1, abs=1e-7)
     assert values[1] == pytest.approx(0.8319080662029, abs=1e-9)   # Bornemann's table
 
@@ -60,21 +62,34 @@ def test_exact_closed_forms():
     assert expected_norm(2, 2) == pytest.approx(math.sqrt(math.pi), rel=1e-14)
 
 
-@pytest.mark.parametrize("n", [2, 3, 10, 100])
-def test_pfaffian_route_matches_closed_form_p2(n):
-    assert hessian._exact_general(n, 2) == pytest.approx(hessian._exact_p2(n), rel=1e-13)
+@pytest.mark.parametrize("n, p", [(2, 2), (3, 2), (10, 2), (100, 2), (3, 3), (9, 5), (8, 8),
+                                  (40, 10), (1000, 3), (33, 17)])
+def test_float64_pfaffian_matches_independent_mpmath_route(n, p):
+    """Orthonormal-Laguerre float64 route vs the monomial-basis mpmath route (20 + 3p
+    digits, different basis, different quadrature) and, for p = 2, the 2F1 closed form."""
+    reference = _wishart_reference.p2_closed_form(n) if p == 2 else \
+        _wishart_reference.monomial_pfaffian(n, p)
+    assert expected_norm(n, p) == pytest.approx(reference, rel=3e-15)
 
 
-@pytest.mark.parametrize("n", [1, 4, 50])
-def test_pfaffian_route_matches_chi_p1(n):
-    assert hessian._exact_general(n, 1) == pytest.approx(
-        float(hessian._exact_p1(np.array(n))), rel=1e-13)
+def test_float64_pfaffian_at_p64_against_recorded_mpmath_value():
+    """_wishart_reference.monomial_pfaffian(64, 64) took 35 s at 212 digits (2026-11-25)."""
+    assert expected_norm(64, 64) == pytest.approx(15.555151790907349, rel=5e-15)
+    assert expected_norm(100, 40) == pytest.approx(15.873073109872452, rel=5e-15)
 
 
-@pytest.mark.parametrize("n, p", [(3, 3), (9, 5), (8, 8), (40, 10), (1000, 3)])
-def test_exact_stable_in_precision(n, p):
-    base = hessian._exact_general(n, p)
-    assert hessian._exact_general(n, p, 40) == pytest.approx(base, rel=1e-14)
+@pytest.mark.parametrize("n, p", [(64, 64), (1000, 64), (10 ** 5, 7), (128, 128)])
+def test_exact_converged_in_nodes(n, p, monkeypatch):
+    """More inner nodes per panel and a wider margin change nothing beyond rounding."""
+    base = _spectral_norm.exact_norm.__wrapped__(n, p)
+    monkeypatch.setattr(_spectral_norm, "_INNER_NODES", ((10 ** 9, 32),))
+    monkeypatch.setattr(_spectral_norm, "_MARGIN", 11.0)
+    assert _spectral_norm.exact_norm.__wrapped__(n, p) == pytest.approx(base, rel=5e-14)
+
+
+def test_pfaffian_route_reduces_to_chi_for_one_column():
+    n = np.array([1, 4, 50, 10 ** 6])
+    np.testing.assert_allclose(expected_norm(n, 1), _spectral_norm.chi_mean(n), rtol=1e-15)
 
 
 def test_p2_closed_form_against_high_precision_quadrature():
@@ -85,7 +100,7 @@ def test_p2_closed_form_against_high_precision_quadrature():
                                        * (l1 - l2), [0, l1])
         num = mpmath.quad(lambda l1: mpmath.sqrt(l1) * inner(l1), [0, 10, mpmath.inf])
         den = mpmath.quad(inner, [0, 10, mpmath.inf])
-    assert hessian._exact_p2(n) == pytest.approx(float(num / den), rel=1e-12)
+    assert _wishart_reference.p2_closed_form(n) == pytest.approx(float(num / den), rel=1e-12)
 
 
 @pytest.mark.parametrize("d_in, d_out", SMALL + [(16, 12), (40, 24)])
@@ -132,6 +147,7 @@ def test_tracy_widom_accuracy_against_exact():
                            / expected_norm(n, p) - 1)
     assert rel(1, 1) < 0.35
     assert rel(8, 8) < 0.015
+    assert rel(64, 64) < 6e-4
     assert rel(64, 8) < 0.002
     assert rel(1000, 1) < 1e-3
     assert rel(100, 2) < 2e-3
@@ -158,4 +174,72 @@ def test_bad_method_and_exact_range():
     with pytest.raises(ValueError, match="method"):
         hessian_sigma(3, 3, method="edelman")
     with pytest.raises(ValueError, match="min\\(d_in, d_out\\)"):
-        hessian_sigma(100, hessian.EXACT_MAX_MIN_WIDTH + 1, method="exact")
+        hessian_sigma(200, hessian.EXACT_MAX_MIN_WIDTH + 1, method="exact")
+
+
+# --------------------------------------------------------------------------- slopes
+def _relu_layer_norms(d_in, d_out, a, samples, seed):
+    """||D W|| with D the slopes at a random input of an actual layer (not independent)."""
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((samples, d_out, d_in))
+    x = rng.standard_normal((samples, d_in, 1))
+    slopes = np.where((w @ x)[..., 0] > 0, 1.0, a)
+    return np.linalg.norm(slopes[..., None] * w, ord=2, axis=(1, 2))
+
+
+@pytest.mark.parametrize("d_in, d_out, a", [(8, 8, 0.0), (20, 6, 0.0), (6, 20, 0.0),
+                                            (1, 9, 0.3), (7, 1, 0.2), (1, 5, 0.0)])
+def test_exact_with_slope_against_monte_carlo(d_in, d_out, a):
+    norms = _relu_layer_norms(d_in, d_out, a, 20000, 7 * d_in + d_out)
+    error = norms.std(ddof=1) / math.sqrt(norms.size)
+    z = (expected_norm(d_in, d_out, a=a) - norms.mean()) / error
+    assert abs(z) < 4.5
+    # negative control: the linear-layer value is rejected for the ReLU layer
+    if d_in > 1 and d_out > 1:
+        assert abs((expected_norm(d_in, d_out) - norms.mean()) / error) > 20
+
+
+@pytest.mark.parametrize("d_in, d_out, rel", [(64, 64, 0.003), (32, 64, 0.003), (20, 6, 0.015),
+                                              (6, 20, 0.015)])
+def test_tracy_widom_with_slope_error_is_small(d_in, d_out, rel):
+    """El Karoui's two-level edge: within 0.3% of simulation for intermediate slopes at
+    widths 32-64 (standard error 0.03%), 1.5% at widths 6-20 (standard error 0.1%)."""
+    norms = _relu_layer_norms(d_in, d_out, 0.3, 10000, 99 + d_in)
+    assert expected_norm(d_in, d_out, a=0.3, method="tracy-widom") == pytest.approx(
+        norms.mean(), rel=rel)
+
+
+def test_slope_limits_and_closed_forms():
+    # a = 1 is the linear layer; a = None too
+    assert expected_norm(9, 4, a=1.0) == expected_norm(9, 4)
+    # d_out = 1: the single slope multiplies chi_{d_in}
+    assert expected_norm(5, 1, a=0.3) == pytest.approx(0.65 * expected_norm(5, 1), rel=1e-15)
+    # d_in = 1 quadrature route against the ReLU binomial mixture of chi means
+    k = np.arange(1, 8)
+    relu = float(binom.pmf(k, 7, 0.5) @ _spectral_norm.chi_mean(k))
+    assert expected_norm(1, 7, a=0.0) == pytest.approx(relu, rel=1e-12)
+    assert hessian._column_norm(7, 1.0) == pytest.approx(expected_norm(1, 7), rel=1e-12)
+    # ReLU binomial mixture of exact values: d_out = 2 by hand
+    by_hand = 0.5 * expected_norm(6, 1) + 0.25 * expected_norm(6, 2)
+    assert expected_norm(6, 2, a=0.0) == pytest.approx(by_hand, rel=1e-14)
+
+
+@pytest.mark.parametrize("method", ["gordon", "tracy-widom", "exact"])
+def test_monotone_in_slope_and_chevet_bound(method):
+    slopes = [0.0, 1.0] if method == "exact" else [0.0, 0.01, 0.2, 0.5, 0.9, 1.0]
+    for d_in, d_out in [(1, 6), (5, 1), (12, 12), (30, 8)]:
+        values = [expected_norm(d_in, d_out, a=a, method=method) for a in slopes]
+        assert np.all(np.diff(values) > 0)
+        bounds = [expected_norm(d_in, d_out, a=a, method="gordon") for a in slopes]
+        assert np.all(np.array(values) <= np.array(bounds) + 1e-12)
+
+
+def test_slope_broadcasting_and_validation():
+    values = hessian_sigma([8, 16], 8, a=[[0.0], [0.3]], method="tracy-widom")
+    assert values.shape == (2, 2)
+    assert values[0, 1] == hessian_sigma(16, 8, a=0.0, method="tracy-widom")
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="a must"):
+            hessian_sigma(8, 8, a=bad)
+    with pytest.raises(ValueError, match="0 < a < 1"):
+        hessian_sigma(8, 8, a=0.3, method="exact")
