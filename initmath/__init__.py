@@ -13,6 +13,10 @@ from .critical_variance import (critical_sigma, critical_sigmas, critical_varian
                                 log_moment_factor, moment_factor, rrelu_critical_sigma,
                                 rrelu_critical_variance, rrelu_moment_factor)
 from .hessian import expected_norm, glorot_sigma, hessian_glorot_ratio, hessian_sigma
+from .kl import (burn_in_steps, compare_with_paper, discretization_error, kl_bound_derivation,
+                 kl_bound_derivation_latex, kl_loss_bound, least_squares_stationary,
+                 optimal_init_sigma, optimized_loss_bound, printed_equations,
+                 quadratic_kl_divergence, quadratic_stationary)
 from .ldlt import ldlt_output_variance, ldlt_series_radius, ldlt_sigma_for_variance
 from .lyapunov import (edge_sigma, log_norm_distribution, log_norm_variance, lyapunov_exponent,
                        stochastic_dominance)
@@ -60,4 +64,16 @@ __all__ = [
     "ldlt_output_variance",
     "ldlt_sigma_for_variance",
     "ldlt_series_radius",
+    "kl_loss_bound",
+    "optimal_init_sigma",
+    "optimized_loss_bound",
+    "quadratic_stationary",
+    "quadratic_kl_divergence",
+    "discretization_error",
+    "least_squares_stationary",
+    "burn_in_steps",
+    "kl_bound_derivation",
+    "kl_bound_derivation_latex",
+    "printed_equations",
+    "compare_with_paper",
 ]

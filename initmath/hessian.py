@@ -53,8 +53,7 @@ References
 import math
 
 import numpy as np
-from scipy.integrate import quad
-from scipy.stats import binom
+from scipy.special import gammaln
 
 from . import _spectral_norm, _validate
 from ._spectral_norm import EXACT_MAX_MIN_WIDTH, tw1_moments
@@ -161,7 +160,8 @@ def _binomial_terms(d_out):
     """Numbers k of unit slopes among d_out fair coins with non-negligible probability
     (dropped mass < 1e-18) and their probabilities."""
     k = np.arange(d_out + 1)
-    pmf = binom.pmf(k, d_out, 0.5)
+    pmf = np.exp(gammaln(d_out + 1) - gammaln(k + 1) - gammaln(d_out - k + 1)
+                 - d_out * math.log(2.0))
     keep = pmf > 1e-18 / (d_out + 1)
     return k[keep], pmf[keep]
 
@@ -179,6 +179,8 @@ def _column_norm(d_out, a):
     :math:`E\sqrt Z = \frac{1}{2\sqrt\pi}\int_0^\infty (1 - M(t))\,t^{-3/2}\,dt`
     (integrated in log t over [-60, 60], beyond which the integrand is below e^-30 of its
     peak; log M by log1p while M is near 1, so that small t loses nothing)."""
+    from scipy.integrate import quad      # ~0.15 s to import; only this route needs it
+
     def integrand(v):
         t = math.exp(v)
         x, y = math.log1p(2 * t), math.log1p(2 * a * a * t)
