@@ -1,36 +1,132 @@
-"""``python -m initmath``: a table of critical sigmas sigma_a(s, d) = I_a(s, d)^(-1/s).
+"""The ``initmath`` command (also ``python -m initmath``).
 
-Example::
+Examples::
 
-    python -m initmath --s 0.5 1 2 --d 16 64 1024 --a 0.01
+    initmath sigma --s 0.8 --d 64 --a 0.01 --dps 30
+    initmath table critical-sigma --s 0.5 1 2 --d 16:1024:x4 --format latex --digits 5
+    initmath table wishart --k 1:4:1 --format latex --label tab:wishart
+    initmath table hessian-sigma --d_in 64 --d_out 16:256:x2 --a 0 1 --method exact
+    initmath verify --quick            # the torch Monte Carlo report (needs the torch extra)
+
+Bad arguments exit with status 2 and one line saying what is wrong.
 """
 import argparse
+import math
+import sys
 
-import numpy as np
+from . import latex, tables
 
-from .critical_variance import critical_sigma
+
+def _sigma(args):
+    """sigma-bar at one (s, d, a), Kaiming beside it, mu there, the 1/d expansion."""
+    from .asymptotics import critical_sigma_expansion, d as d_symbol
+    from .critical_variance import critical_sigma
+    from .lyapunov import lyapunov_exponent
+    sigma = critical_sigma(args.s, args.d, args.a, dps=args.dps)
+    expansion = float(critical_sigma_expansion(args.s, args.a, order=args.order).subs(
+        d_symbol, args.d))
+    digits = args.dps or 15
+    rows = [("sigma-bar", sigma), ("sigma-bar^2", sigma * sigma),
+            ("Kaiming sqrt(2/((1+a^2) d))", math.sqrt(2 / ((1 + args.a ** 2) * args.d))),
+            ("mu at sigma-bar (Lyapunov exponent)", lyapunov_exponent(
+                float(sigma), args.d, args.a, dps=args.dps)),
+            (f"1/d expansion, {args.order} terms", expansion),
+            ("expansion error (relative)", expansion / float(sigma) - 1)]
+    print(f"s = {args.s:g}, d = {args.d}, a = {args.a:g}")
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"  {name:<{width}}  {latex._number(value, digits)}")
+
+
+def _table(args):
+    spec = tables.KINDS[args.kind]
+    grid = {}
+    for parameter in spec.parameters:
+        items = getattr(args, parameter.name)
+        if items is not None:
+            grid[parameter.name] = [v for item in items
+                                    for v in tables.parse_grid(item, parameter.kind)]
+    table = tables.make_table(args.kind, dps=args.dps, progress=True, **grid)
+    text = latex.render(table, args.format, digits=args.digits, caption=args.caption,
+                        label=args.label, siunitx=args.siunitx)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+        print(f"wrote {args.out} ({len(table.rows)} rows)", file=sys.stderr)
+    else:
+        print(text)
+
+
+def _verify(argv):
+    try:
+        from verification.__main__ import main as verification_main
+    except ImportError as error:
+        raise SystemExit(f"initmath verify: needs the torch extra "
+                         f"(pip install 'initmath[torch]'): {error}") from None
+    return verification_main(argv)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments: one line on stderr, exit status 2 (argparse's convention)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _parser():
+    parser = _Parser(
+        prog="initmath", description=__doc__.splitlines()[0],
+        epilog=__doc__.split("Examples::", 1)[1], formatter_class=argparse.RawTextHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sigma = sub.add_parser("sigma", help="critical sigma at one point, with context")
+    sigma.add_argument("--s", type=float, required=True, help="moment order s > 0")
+    sigma.add_argument("--d", type=int, required=True, help="width d >= 1")
+    sigma.add_argument("--a", type=float, default=0.0, help="negative slope in [0, 1]")
+    sigma.add_argument("--dps", type=int, help="decimal digits (mpmath)")
+    sigma.add_argument("--order", type=int, default=3, help="terms of the 1/d expansion")
+
+    table = sub.add_parser("table", help="a table of one quantity over a grid",
+                           formatter_class=argparse.RawTextHelpFormatter,
+                           description="Grid items are numbers or ranges start:stop:step, "
+                                       "start:stop:xF (geometric).")
+    kinds = table.add_subparsers(dest="kind", required=True)
+    for name, spec in tables.KINDS.items():
+        kind = kinds.add_parser(name, help=spec.title)
+        for parameter in spec.parameters:
+            kind.add_argument(f"--{parameter.name}", nargs="+", metavar="V",
+                              help=f"{parameter.help} (default: "
+                                   f"{' '.join(map(str, parameter.default))})")
+        kind.add_argument("--format", choices=latex.FORMATS, default="markdown")
+        kind.add_argument("--digits", type=int, default=6, help="significant digits")
+        kind.add_argument("--caption", help="LaTeX caption (default: the title)")
+        kind.add_argument("--label", help="LaTeX label")
+        kind.add_argument("--siunitx", action="store_true", help="siunitx S columns")
+        kind.add_argument("--out", help="write to this file instead of stdout")
+        if spec.takes_dps:
+            kind.add_argument("--dps", type=int, help="decimal digits (mpmath)")
+        else:
+            kind.set_defaults(dps=None)
+    sub.add_parser("verify", help="run the Monte Carlo verification (python -m verification)",
+                   add_help=False)
+    return parser
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="initmath", description=__doc__.splitlines()[0])
-    parser.add_argument("--s", type=float, nargs="+", default=[0.5, 0.8, 1.0, 1.5, 2.0],
-                        help="moment orders s > 0")
-    parser.add_argument("--d", type=int, nargs="+", default=[16, 64, 256, 1024, 10**6],
-                        help="layer widths d >= 1")
-    parser.add_argument("--a", type=float, default=0.0, help="negative slope in [0, 1]")
-    parser.add_argument("--keep-prob", type=float, default=1.0, help="dropout keep probability")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["verify"]:
+        return _verify(argv[1:])
+    parser = _parser()
     args = parser.parse_args(argv)
     try:
-        table = critical_sigma(np.array(args.s)[:, None], np.array(args.d)[None, :], args.a,
-                               keep_prob=args.keep_prob)
+        if args.command == "sigma":
+            _sigma(args)
+        else:
+            _table(args)
     except ValueError as error:
         parser.error(str(error))
-    print(f"critical sigma, a = {args.a:g}, keep_prob = {args.keep_prob:g} "
-          f"(rows: s, columns: d; s = 2 is Kaiming/He)")
-    print("s \\ d".rjust(8) + "".join(f"{d:>14d}" for d in args.d))
-    for s, row in zip(args.s, table):
-        print(f"{s:8g}" + "".join(f"{x:14.8g}" for x in row))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,0 +1,208 @@
+r"""Tables for papers: booktabs LaTeX, Markdown, CSV and JSON from one :class:`Table`.
+
+A :class:`Table` holds columns (a plain name and a LaTeX math header) and rows of
+entries; an entry is an int, a float (numpy included), an mpmath number (high-precision
+results keep their digits), a sympy expression (exported with :func:`sympy.latex`, e.g.
+a Wishart moment polynomial or a step of the KL derivation) or a string.  Numbers are
+printed to a fixed number of significant digits; with ``siunitx=True`` numeric columns
+become ``S`` columns and the numbers are left to siunitx to typeset.
+
+Examples
+--------
+>>> from initmath.latex import Column, Table, to_latex, to_markdown
+>>> table = Table("He check", [Column("d", "d"), Column("sigma", r"\bar\sigma")],
+...               [(64, 0.1767766952966369), (1024, 0.04419417382415922)])
+>>> print(to_markdown(table, digits=4))
+| d | sigma |
+|---|---|
+| 64 | 0.1768 |
+| 1024 | 0.04419 |
+>>> print(to_latex(table, digits=4, label="tab:he"))      # doctest: +NORMALIZE_WHITESPACE
+\begin{table}[ht]
+\centering
+\begin{tabular}{rr}
+\toprule
+$d$ & $\bar\sigma$ \\
+\midrule
+64 & 0.1768 \\
+1024 & 0.04419 \\
+\bottomrule
+\end{tabular}
+\caption{He check}
+\label{tab:he}
+\end{table}
+"""
+import csv
+import io
+import json
+import math
+import numbers
+from typing import NamedTuple
+
+import mpmath
+
+from . import _validate
+
+__all__ = ["Column", "Table", "to_latex", "to_markdown", "to_csv", "to_json", "FORMATS",
+           "render", "escape"]
+
+FORMATS = ("latex", "markdown", "csv", "json")
+
+
+class Column(NamedTuple):
+    """A column: plain ``name`` (Markdown, CSV, JSON keys) and a LaTeX math ``latex``
+    header (typeset inside ``$...$``)."""
+    name: str
+    latex: str
+
+
+class Table(NamedTuple):
+    """``title`` (the caption by default), ``columns`` and ``rows`` (sequences of entries,
+    one per column)."""
+    title: str
+    columns: list
+    rows: list
+
+
+def _is_sympy(value):
+    return type(value).__module__.startswith("sympy")
+
+
+def _is_number(value):
+    return isinstance(value, (numbers.Number, mpmath.mpf)) and not isinstance(value, bool)
+
+
+def _number(value, digits):
+    """value to `digits` significant digits; integers in full; mpmath numbers with mpmath
+    (so that 30-digit results keep 30 digits)."""
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, mpmath.mpf):
+        return mpmath.nstr(value, digits, min_fixed=-4, max_fixed=digits + 1)
+    value = float(value)
+    if not math.isfinite(value) or digits >= 17:    # all a float has: shortest round trip
+        return repr(value)
+    return f"{value:.{digits}g}"
+
+
+def _plain(value, digits):
+    if _is_sympy(value):
+        return str(value)
+    return _number(value, digits) if _is_number(value) else str(value)
+
+
+def _check(digits):
+    _validate.positive_integer(digits, "digits")
+
+
+def to_markdown(table, *, digits=6):
+    """GitHub Markdown table (header of plain column names)."""
+    _check(digits)
+    lines = ["| " + " | ".join(c.name for c in table.columns) + " |",
+             "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(_plain(v, digits) for v in row) + " |" for row in table.rows]
+    return "\n".join(lines)
+
+
+def to_csv(table, *, digits=6):
+    """CSV with a header row of plain column names."""
+    _check(digits)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([c.name for c in table.columns])
+    writer.writerows([_plain(v, digits) for v in row] for row in table.rows)
+    return out.getvalue().rstrip("\n")
+
+
+def to_json(table, *, digits=6):
+    """JSON: {"title", "columns", "rows": [{name: value}]}; numbers are JSON numbers
+    (rounded to `digits` significant digits; high-precision ones as strings), sympy
+    expressions as strings."""
+    _check(digits)
+
+    def value(v):
+        if _is_sympy(v) or not _is_number(v):
+            return str(v)
+        text = _number(v, digits)
+        return text if isinstance(v, mpmath.mpf) and digits > 17 else json.loads(
+            text if math.isfinite(float(v)) else "null")
+
+    rows = [{c.name: value(v) for c, v in zip(table.columns, row)} for row in table.rows]
+    return json.dumps({"title": table.title, "columns": [c.name for c in table.columns],
+                       "rows": rows}, indent=1)
+
+
+_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+            "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+            "^": r"\textasciicircum{}", "|": r"\textbar{}"}
+
+
+def escape(text):
+    r"""Plain text made safe for LaTeX (``&`` -> ``\&``, ``_`` -> ``\_``, ...).
+
+    >>> print(escape("E||x||^s & 50%"))
+    E\textbar{}\textbar{}x\textbar{}\textbar{}\textasciicircum{}s \& 50\%
+    """
+    return "".join(_SPECIAL.get(c, c) for c in str(text))
+
+
+def _latex_entry(value, digits, siunitx):
+    if _is_sympy(value):
+        import sympy
+        return f"${sympy.latex(value)}$"
+    if _is_number(value):
+        text = _number(value, digits)
+        if siunitx:
+            return text
+        mantissa, _, exponent = text.partition("e")
+        return (f"${mantissa} \\times 10^{{{int(exponent)}}}$" if exponent else text)
+    return escape(value)
+
+
+def to_latex(table, *, digits=6, caption=None, label=None, siunitx=False):
+    r"""A booktabs ``table`` environment: math-mode headers, ``\toprule``/``\midrule``/
+    ``\bottomrule``, numbers to `digits` significant digits (``a \times 10^{b}`` for
+    exponents, or raw for siunitx ``S`` columns), sympy entries through
+    :func:`sympy.latex`.
+
+    Parameters
+    ----------
+    table : Table
+    digits : int
+        Significant digits of numeric entries (>= 1).
+    caption : str, optional
+        LaTeX, used as given; defaults to ``table.title`` (plain text, escaped); pass
+        ``""`` for none.
+    label : str, optional
+        ``\label{...}`` after the caption.
+    siunitx : bool
+        Numeric columns as siunitx ``S`` columns (needs ``\usepackage{siunitx}``).
+
+    Returns
+    -------
+    str
+        Needs ``\usepackage{booktabs}`` (and siunitx when asked for).
+    """
+    _check(digits)
+    numeric = [all(_is_number(row[j]) for row in table.rows) and bool(table.rows)
+               for j in range(len(table.columns))]
+    spec = "".join("S" if siunitx and n else ("r" if n else "l") for n in numeric)
+    header = " & ".join(("{$%s$}" if siunitx and n else "$%s$") % c.latex
+                        for c, n in zip(table.columns, numeric))
+    body = [" & ".join(_latex_entry(v, digits, siunitx) for v in row) + r" \\"
+            for row in table.rows]
+    caption = escape(table.title) if caption is None else caption
+    lines = [r"\begin{table}[ht]", r"\centering", rf"\begin{{tabular}}{{{spec}}}",
+             r"\toprule", header + r" \\", r"\midrule", *body, r"\bottomrule",
+             r"\end{tabular}"]
+    lines += [rf"\caption{{{caption}}}"] if caption else []
+    lines += [rf"\label{{{label}}}"] if label else []
+    return "\n".join(lines + [r"\end{table}"])
+
+
+def render(table, fmt, *, digits=6, caption=None, label=None, siunitx=False):
+    """The table in one of :data:`FORMATS` (caption, label and siunitx apply to LaTeX)."""
+    _validate.choice(fmt, "format", FORMATS)
+    if fmt == "latex":
+        return to_latex(table, digits=digits, caption=caption, label=label, siunitx=siunitx)
+    return {"markdown": to_markdown, "csv": to_csv, "json": to_json}[fmt](table, digits=digits)
