@@ -18,6 +18,7 @@ __all__ = ["ALPHA", "CHUNKS", "POWER", "Check", "Result", "all_checks", "ok", "r
 
 def all_checks():
     """Every registered check, area by area."""
-    from . import critical_variance, hessian, lyapunov, wishart
-    return [check for area in (critical_variance, lyapunov, wishart, hessian)
+    from . import critical_variance, hessian, hessian_theorems, kl, lyapunov, wishart
+    return [check for area in (critical_variance, lyapunov, wishart, hessian, hessian_theorems,
+                               kl)
             for check in area.checks()]
