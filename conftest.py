@@ -2,4 +2,5 @@
 of initmath installs without it)."""
 import importlib.util
 
-collect_ignore = [] if importlib.util.find_spec("torch") else ["initmath/torch_tools.py"]
+collect_ignore = [] if importlib.util.find_spec("torch") else ["initmath/torch_tools.py",
+                                                               "initmath/torch.py"]

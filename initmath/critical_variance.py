@@ -538,6 +538,12 @@ _RRELU_DOC = r"""
         numbers correct to that many digits (slow: 0.3-4 s per value at 20 digits;
         per-layer, every slope node costs one fixed-slope value).
 
+    Returns
+    -------
+    float, ndarray or mpmath.mpf
+        The moment factor I(s, d), the critical sigma :math:`I^{{-1/s}}` or the critical
+        variance :math:`I^{{-2/s}}` (see the first line), broadcast over s and d.
+
     Raises
     ------
     ValueError

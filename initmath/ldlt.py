@@ -169,6 +169,17 @@ def ldlt_series_radius(m, n, alpha=1.0):
     where :math:`\alpha` meets the top of the Marchenko-Pastur support,
     :math:`\sigma^2(\sqrt m + \sqrt n)^2`.
 
+    Parameters
+    ----------
+    m, n : int or array_like
+        Shape of W, integers >= 1.
+    alpha : float or array_like, default 1
+        The diagonal shift :math:`\alpha > 0`.
+
+    Returns
+    -------
+    float or ndarray
+
     Examples
     --------
     >>> ldlt_series_radius(4, 4, 1.0)
@@ -275,10 +286,28 @@ def ldlt_output_variance(m, n, sigma, alpha=1.0, gamma=1.0, *, method="exact"):
 def ldlt_sigma_for_variance(target, m, n, alpha=1.0, gamma=1.0):
     r"""The sigma with ``ldlt_output_variance(m, n, sigma, alpha, gamma) == target``.
 
-    The variance increases strictly from 0 (:math:`\sigma 	o 0`) to
-    :math:`\gamma^2\min(m,n)/m` (:math:`\sigma 	o \infty`), so a target in that open
+    The variance increases strictly from 0 (:math:`\sigma \to 0`) to
+    :math:`\gamma^2\min(m,n)/m` (:math:`\sigma \to \infty`), so a target in that open
     interval has exactly one solution; it is bracketed in :math:`\log\sigma` and found by
     Brent's method on the exact variance.
+
+    Parameters
+    ----------
+    target : float
+        Wanted output variance, in the open interval above.
+    m, n : int
+        Shape of W, integers >= 1.
+    alpha, gamma : float, default 1
+        As in :func:`ldlt_output_variance`.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        If an argument is outside its range or target outside the attainable interval.
 
     Examples
     --------

@@ -206,6 +206,22 @@ def edge_sigma(d, a=0.0):
     survival; unconditionally a ReLU network dies a.s. whatever sigma, Theorem 14).  It
     is the s -> 0 limit of the critical sigma for a > 0.
 
+    Parameters
+    ----------
+    d : int or array_like
+        Layer width, integer >= 1.
+    a : float or array_like, default 0
+        Negative slope in [0, 1] (broadcast with d).
+
+    Returns
+    -------
+    float or ndarray
+
+    Raises
+    ------
+    ValueError
+        If d is not an integer >= 1 or a is outside [0, 1].
+
     Examples
     --------
     >>> import math
@@ -367,6 +383,19 @@ def stochastic_dominance(k, sigma_1, sigma_2, d, a=0.0, *, points=2001):
     dominance at every depth k >= 1 (for ReLU also unconditionally, as P(x_k = 0) does
     not depend on σ), not only for large k.  Returns the evidence computed from the
     exact laws.
+
+    Parameters
+    ----------
+    k : int
+        Depth, integer >= 1.
+    sigma_1, sigma_2 : float
+        The two weight standard deviations, finite and > 0.
+    d : int
+        Layer width, integer >= 1.
+    a : float, default 0
+        Negative slope in [0, 1].
+    points : int, default 2001
+        Grid points on which the two CDFs are compared.
 
     Returns
     -------

@@ -1,0 +1,319 @@
+"""Tests of initmath.torch: torch.nn.init-style initializers and the torch namespace."""
+import doctest
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import stats
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+import initmath.torch as itorch  # noqa: E402
+from initmath import critical_sigma, hessian_sigma, torch_tools  # noqa: E402
+from initmath.torch import (fractional_moment_normal_, fractional_moment_std,  # noqa: E402
+                            hessian_normal_, hessian_std, init_model_)
+from verification.core import ALPHA  # noqa: E402
+
+D = torch.float64
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def test_doctests():
+    assert doctest.testmod(itorch, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
+
+
+def test_import_initmath_does_not_import_torch():
+    code = "import sys, initmath; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_namespace_is_pytorch_plus_torch_tools():
+    assert itorch.nn is nn                   # "import torch" in initmath/torch.py is PyTorch
+    for name in torch_tools.__all__:
+        assert getattr(itorch, name) is getattr(torch_tools, name)
+        assert name in itorch.__all__
+
+
+# --------------------------------------------------------------------------- the scales
+@pytest.mark.parametrize("shape", [(96, 40), (40, 96), (8, 3, 5), (16, 4, 3, 3), (6, 2, 3, 2, 2)])
+@pytest.mark.parametrize("a", [0.0, 0.1, 1.0])
+@pytest.mark.parametrize("mode", ["fan_in", "fan_out"])
+def test_s2_is_torch_kaiming(shape, a, mode):
+    """The same standard normals: fractional / kaiming is the ratio of the two stds."""
+    w_kaiming = nn.init.kaiming_normal_(torch.empty(shape, dtype=D), a, mode, generator=gen(3))
+    w_ours = fractional_moment_normal_(torch.empty(shape, dtype=D), 2.0, a, mode, generator=gen(3))
+    ratio = w_ours / w_kaiming
+    assert float(ratio.min()) == pytest.approx(1, rel=1e-13)
+    assert float(ratio.max()) == pytest.approx(1, rel=1e-13)
+
+
+@pytest.mark.parametrize("conv, fans", [
+    (nn.Conv1d(6, 10, 5), (30, 50)),
+    (nn.Conv2d(4, 8, (3, 5), groups=2), (30, 120)),     # fan_in counts in / groups
+    (nn.Conv3d(3, 2, (2, 3, 4)), (72, 48)),
+])
+def test_conv_uses_receptive_field_fans(conv, fans):
+    assert nn.init._calculate_fan_in_and_fan_out(conv.weight) == fans
+    assert itorch._fans(conv.weight) == fans == itorch._fans(conv.weight.shape)
+    fan_in, fan_out = fans
+    # a conv weight is scaled as the dense [fan_out, fan_in] matrix of its receptive field
+    for mode in ("fan_in", "fan_out"):
+        assert fractional_moment_std(conv.weight, 0.5, 0.2, mode) == fractional_moment_std(
+            (fan_out, fan_in), 0.5, 0.2, mode)
+    assert hessian_std(conv.weight, a=0.0) == hessian_std((fan_out, fan_in), a=0.0)
+
+
+@given(st.lists(st.integers(1, 9), min_size=2, max_size=4),
+       st.floats(0.1, 4.0), st.floats(0.0, 1.0))
+def test_mode_convention_and_monotonicity(shape, s, a):
+    fan_in, fan_out = itorch._fans(shape)
+    norm = fractional_moment_std(shape, s, a, "fan_out")
+    neuron = fractional_moment_std(shape, s, a, "fan_in")
+    assert norm == pytest.approx(float(critical_sigma(s, fan_out, a)), rel=1e-14)
+    assert neuron == pytest.approx(norm * math.sqrt(fan_out / fan_in), rel=1e-14)
+    # Corollary 9: strictly decreasing in s
+    assert fractional_moment_std(shape, s + 0.5, a, "fan_out") < norm
+
+
+def test_hessian_auto_method():
+    """"auto" is the exact law where it is cheap, Tracy-Widom elsewhere."""
+    for shape, a in [((64, 128), None), ((64, 1000), 0.0), ((500, 1), 0.3), ((1, 500), 0.3)]:
+        assert hessian_std(shape, a) == hessian_std(shape, a, "exact")
+    for shape, a in [((129, 129), None), ((128, 32), 0.0), ((20, 6), 0.3)]:
+        assert hessian_std(shape, a) == hessian_std(shape, a, "tracy-widom")
+    # the weight is [fan_out, fan_in]: d_in = shape[1]
+    assert hessian_std((40, 7), 0.0) == float(hessian_sigma(7, 40, a=0.0, method="exact"))
+
+
+# --------------------------------------------------------------------------- sampling
+@pytest.mark.parametrize("fill, shape, std_args", [
+    (fractional_moment_normal_, (1000, 1000), (1.0, 0.0, "fan_in")),
+    (fractional_moment_normal_, (256, 64, 5, 5), (0.5, 0.3, "fan_out")),
+    (hessian_normal_, (1000, 500), (0.0, "auto")),
+])
+def test_empirical_std_matches_formula(fill, shape, std_args):
+    std_of = fractional_moment_std if fill is fractional_moment_normal_ else hessian_std
+    std = std_of(shape, *std_args)
+    w = fill(torch.empty(shape), *std_args, generator=gen(1)).double()
+    n = w.numel()
+    z_crit = stats.norm.isf(ALPHA / 2)
+    assert abs(float(w.mean())) <= z_crit * std / math.sqrt(n)
+    assert abs(float(w.std()) - std) <= z_crit * std / math.sqrt(2 * n)   # sd(s_hat)
+
+
+def test_hessian_normal_expected_spectral_norm_is_one():
+    """Independent check: E||W||_2 = 1 over many filled 24 x 10 matrices (exact sigma)."""
+    g = gen(2)
+    w = torch.empty(4000, 24, 10, dtype=D)
+    for matrix in w:
+        hessian_normal_(matrix, generator=g)
+    norms = torch.linalg.matrix_norm(w, ord=2).numpy()
+    z = (norms.mean() - 1) / (norms.std() / math.sqrt(norms.size))
+    assert abs(z) < stats.norm.isf(ALPHA / 2)
+
+
+def test_generator_reproducibility():
+    w1 = fractional_moment_normal_(torch.empty(30, 20), generator=gen(7))
+    w2 = fractional_moment_normal_(torch.empty(30, 20), generator=gen(7))
+    w3 = fractional_moment_normal_(torch.empty(30, 20), generator=gen(8))
+    assert torch.equal(w1, w2) and not torch.equal(w1, w3)
+
+    def model():
+        return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 4, 5))
+
+    m1, m2 = model(), model()
+    r1, r2 = (init_model_(m, "hessian", a=0.0, generator=gen(5)) for m in (m1, m2))
+    assert r1 == r2
+    assert all(torch.equal(p, q) for p, q in zip(m1.state_dict().values(),
+                                                 m2.state_dict().values()))
+    torch.manual_seed(4)                    # no generator: torch's global RNG, as nn.init
+    h1 = hessian_normal_(torch.empty(5, 5))
+    torch.manual_seed(4)
+    assert torch.equal(h1, hessian_normal_(torch.empty(5, 5)))
+
+
+@pytest.mark.parametrize("fill", [fractional_moment_normal_, hessian_normal_])
+def test_fill_is_no_grad(fill):
+    w = torch.empty(20, 10, requires_grad=True)
+    with torch.enable_grad():
+        out = fill(w)
+    assert out is w and w.is_leaf and w.requires_grad and w.grad_fn is None
+    with pytest.raises(RuntimeError):        # what no_grad prevents
+        w.normal_()
+
+
+# --------------------------------------------------------------------------- init_model_
+def test_init_model_report_and_schemes_match_torch():
+    def model():
+        return nn.Sequential(nn.Linear(12, 30), nn.ReLU(), nn.Sequential(nn.Conv1d(3, 5, 4)),
+                             nn.ConvTranspose1d(5, 3, 2), nn.BatchNorm1d(3))
+
+    net = model()
+    before = net[3].weight.detach().clone()
+    report = init_model_(net, "fractional-moment", s=1.5, a=0.1, mode="fan_out",
+                         generator=gen())
+    assert [(r.name, r.shape) for r in report] == [("0", (30, 12)), ("2.0", (5, 3, 4))]
+    assert report[1].std == fractional_moment_std((5, 3, 4), 1.5, 0.1, "fan_out")
+    assert all(not m.bias.any() for m in (net[0], net[2][0]))
+    assert torch.equal(net[3].weight, before)          # ConvTranspose is not walked
+
+    # "kaiming" / "xavier" draw exactly what torch.nn.init draws
+    for scheme, params, torch_init in [
+            ("kaiming", {"a": 0.2, "mode": "fan_out"},
+             lambda w, g: nn.init.kaiming_normal_(w, 0.2, "fan_out", generator=g)),
+            ("xavier", {"gain": 1.7}, lambda w, g: nn.init.xavier_normal_(w, 1.7, g))]:
+        ours, reference, g = model(), model(), gen(9)
+        report = init_model_(ours, scheme, generator=gen(9), **params)
+        for name in ("0", "2.0"):
+            torch_init(reference.get_submodule(name).weight, g)
+            assert torch.equal(ours.get_submodule(name).weight,
+                               reference.get_submodule(name).weight)
+    assert report[0].std == pytest.approx(1.7 * math.sqrt(2 / 42), rel=1e-15)
+
+
+def _norm_ratios(widths, scheme, networks, batch, seed, scale=1.0, **params):
+    """||x_L|| / ||x_0||, shape (networks, batch), for ReLU MLPs initialized by init_model_;
+    each row is a fresh network (new weights, new inputs), so rows are iid.  A small batch
+    suffices: the inputs of one network have nearly the same ratio (DEEP, s = 1: the sd of
+    the per-network means is 0.73 at batch 16 and 0.77 at batch 256)."""
+    layers = [m for d_in, d_out in zip(widths[:-1], widths[1:])
+              for m in (nn.Linear(d_in, d_out), nn.ReLU())]
+    net, g = nn.Sequential(*layers), gen(seed)
+    rows = []
+    with torch.no_grad():
+        for _ in range(networks):
+            init_model_(net, scheme, generator=g, **params)
+            for m in net[::2]:
+                m.weight.mul_(scale)
+            x = torch.randn(batch, widths[0], generator=g)
+            rows.append(torch.linalg.vector_norm(net(x).double(), dim=1)
+                        / torch.linalg.vector_norm(x.double(), dim=1))
+    return torch.stack(rows).numpy()
+
+
+def _t_statistic(ratios, s, target):
+    """t of E[ratio^s] = target from the iid per-network means."""
+    means = (ratios ** s).mean(axis=1)
+    return (means.mean() - target) / (means.std(ddof=1) / math.sqrt(means.size))
+
+
+DEEP = [64] * 21                             # depth 20, width 64
+
+
+@pytest.fixture
+def one_thread():
+    """Batches of 16 x 64 gain nothing from threads, and on a loaded machine the threads'
+    synchronization dominates (measured: 160 ms vs 0.2 ms per forward of DEEP)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_deep_mlp_preserves_fractional_moment(one_thread):
+    """E||x_20||^s = ||x_0||^s at the fractional-moment sigma (s = 1, 0.5); negative
+    controls: sigma x 1.05 (E = 1.05^20 = 2.65) and He's s = 2 sigma judged at s = 0.5
+    (E = (sigma_He / sigma_0.5)^10 = 0.862) must be rejected."""
+    t_crit = stats.t.isf(ALPHA / 2, 199)
+    frac1 = _norm_ratios(DEEP, "fractional-moment", 200, 16, seed=10, s=1.0)
+    assert abs(_t_statistic(frac1, 1.0, 1.0)) < t_crit
+    frac_half = _norm_ratios(DEEP, "fractional-moment", 200, 16, seed=11, s=0.5)
+    assert abs(_t_statistic(frac_half, 0.5, 1.0)) < t_crit
+
+    too_wide = _norm_ratios(DEEP, "fractional-moment", 200, 16, seed=12, scale=1.05, s=1.0)
+    assert abs(_t_statistic(too_wide, 1.0, 1.0)) > t_crit
+    assert abs(_t_statistic(too_wide, 1.0, 1.05 ** 20)) < t_crit
+    he = _norm_ratios(DEEP, "kaiming", 200, 16, seed=13)
+    assert abs(_t_statistic(he, 0.5, 1.0)) > t_crit
+    predicted = (math.sqrt(2 / 64) / critical_sigma(0.5, 64)) ** 10
+    assert abs(_t_statistic(he, 0.5, predicted)) < t_crit
+
+
+def test_mode_preserves_the_stated_moment(one_thread):
+    """Widths 16 -> 96 -> 24 -> 40: "fan_out" keeps E||x||^s, "fan_in" keeps
+    E[(||x|| / sqrt(d))^s]; each must be rejected under the other's criterion."""
+    widths, s = [16, 96, 24, 40], 1.0
+    per_neuron_target = (widths[-1] / widths[0]) ** (s / 2)
+    t_crit = stats.t.isf(ALPHA / 2, 399)
+    fan_out = _norm_ratios(widths, "fractional-moment", 400, 16, seed=20, s=s, mode="fan_out")
+    fan_in = _norm_ratios(widths, "fractional-moment", 400, 16, seed=21, s=s, mode="fan_in")
+    assert abs(_t_statistic(fan_out, s, 1.0)) < t_crit
+    assert abs(_t_statistic(fan_in, s, per_neuron_target)) < t_crit
+    assert abs(_t_statistic(fan_out, s, per_neuron_target)) > t_crit
+    assert abs(_t_statistic(fan_in, s, 1.0)) > t_crit
+
+
+def test_conv_feature_map_norm_is_the_stated_approximation(one_thread):
+    """Conv2d 16 -> 16, 3 x 3, 8 x 8 circular padding, ReLU, white-noise input, "fan_out"
+    (the whole map's norm).  s = 2 is exact: E||y||^2 = sigma^2 fan_out ||x||^2 / 2.  At
+    s = 1 the receptive-field formula is not: the map's norm is more concentrated than that
+    of a dense fan_in -> fan_out layer, so its sigma (He x 1.0044) overshoots and
+    E||y|| / ||x|| = 1.0032 +- 0.0003 (4000 draws), which this check must detect."""
+    shape, t_crit = (16, 16, 3, 3), stats.t.isf(ALPHA / 2, 1999)
+    conv = nn.Conv2d(16, 16, 3, padding=1, padding_mode="circular", bias=False).double()
+    g, rows = gen(30), []
+    with torch.no_grad():
+        for _ in range(2000):
+            fractional_moment_normal_(conv.weight, s=1.0, mode="fan_out", generator=g)
+            x = torch.randn(4, 16, 8, 8, generator=g, dtype=D)
+            rows.append(torch.relu(conv(x)).flatten(1).norm(dim=1) / x.flatten(1).norm(dim=1))
+    ratios = torch.stack(rows).numpy()
+    he_over_formula = math.sqrt(2 / 144) / fractional_moment_std(shape, 1.0, mode="fan_out")
+    assert abs(_t_statistic(ratios * he_over_formula, 2.0, 1.0)) < t_crit
+    assert _t_statistic(ratios, 1.0, 1.0) > t_crit
+    assert abs(_t_statistic(ratios, 1.0, 1.0032)) < t_crit
+
+
+# --------------------------------------------------------------------------- validation
+@pytest.mark.parametrize("call, match", [
+    (lambda: fractional_moment_std((5,)), "fewer than 2 dimensions"),
+    (lambda: fractional_moment_normal_(torch.empty(5)), "fewer than 2 dimensions"),
+    (lambda: fractional_moment_std((0, 5)), "zero-sized"),
+    (lambda: fractional_moment_std((5, True)), "shape"),
+    (lambda: fractional_moment_std((5, -1)), "shape"),
+    (lambda: fractional_moment_std(5), "shape"),
+    (lambda: fractional_moment_std((5, 5), mode="fan_avg"), "mode"),
+    (lambda: fractional_moment_std((5, 5), s=0.0), "s must"),
+    (lambda: fractional_moment_std((5, 5), s=float("nan")), "s must"),
+    (lambda: fractional_moment_std((5, 5), s=[1.0, 2.0]), "s must be a scalar"),
+    (lambda: fractional_moment_std((5, 5), a=1.5), "a must"),
+    (lambda: fractional_moment_normal_(np.zeros((5, 5))), "torch.Tensor"),
+    (lambda: hessian_std((5, 5), a=-0.1), "a must"),
+    (lambda: hessian_std((5, 5), method="bogus"), "method"),
+    (lambda: hessian_std((300, 200), method="exact"), "tracy-widom"),
+    (lambda: hessian_std((20, 6), a=0.3, method="exact"), "tracy-widom"),
+    (lambda: init_model_(nn.Linear(3, 3), "he"), "scheme"),
+    (lambda: init_model_(nn.Linear(3, 3), "hessian", s=1.0), "takes the parameters"),
+    (lambda: init_model_(nn.Linear(3, 3), "xavier", gain=0.0), "gain"),
+    (lambda: init_model_(nn.Sequential(nn.ReLU())), "no nn.Linear"),
+    (lambda: init_model_(lambda x: x), "nn.Module"),
+    (lambda: init_model_(nn.LazyLinear(4)), "lazy"),
+])
+def test_invalid_arguments_raise(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_arguments_checked_before_anything_changes():
+    net = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 300), nn.Linear(300, 200))
+    before = [p.detach().clone() for p in net.parameters()]
+    with pytest.raises(ValueError, match="min\\(d_in, d_out\\) <= 128"):
+        init_model_(net, "hessian", method="exact")
+    assert all(torch.equal(p, q) for p, q in zip(net.parameters(), before))
+
+
+@pytest.mark.parametrize("fill", [fractional_moment_normal_, hessian_normal_])
+def test_empty_tensor_warns_like_torch(fill):
+    w = torch.empty(0, 5)
+    with pytest.warns(UserWarning, match="zero-element tensors is a no-op"):
+        assert fill(w) is w
+    with pytest.raises(ValueError, match="mode|method"):     # arguments are still checked
+        fill(w, **({"mode": "x"} if fill is fractional_moment_normal_ else {"method": "x"}))
