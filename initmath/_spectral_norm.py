@@ -165,8 +165,21 @@ def tw1_quadrature():
 
 
 def tw1_moments():
-    """Mean and variance of TW_1 from the quadrature (published: -1.2065335745820,
-    1.6077810345810)."""
+    """Mean and variance of the Tracy-Widom law TW_1 from the library's quadrature
+    (Bornemann's Fredholm determinant; published: -1.2065335745820, 1.6077810345810).
+
+    Returns
+    -------
+    tuple of float
+        (mean, variance).
+
+    Examples
+    --------
+    >>> from initmath.hessian import tw1_moments
+    >>> mean, variance = tw1_moments()
+    >>> round(mean, 10), round(variance, 9)
+    (-1.2065335746, 1.607781035)
+    """
     t, w = tw1_quadrature()
     mean = float(w @ t)
     return mean, float(w @ (t - mean) ** 2)

@@ -96,7 +96,28 @@ def _check(digits):
 
 
 def to_markdown(table, *, digits=6):
-    """GitHub Markdown table (header of plain column names)."""
+    """GitHub Markdown table (header of plain column names).
+
+    Parameters
+    ----------
+    table : Table
+    digits : int
+        Significant digits of numeric entries (>= 1; 17 or more: a float's shortest
+        round-trip form; mpmath numbers keep as many digits as asked for).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from initmath.latex import Column, Table, to_markdown
+    >>> print(to_markdown(Table("t", [Column("k", "k"), Column("x", "x")], [(1, 1 / 3)]),
+    ...                   digits=3))
+    | k | x |
+    |---|---|
+    | 1 | 0.333 |
+    """
     _check(digits)
     lines = ["| " + " | ".join(c.name for c in table.columns) + " |",
              "|" + "---|" * len(table.columns)]
@@ -105,7 +126,26 @@ def to_markdown(table, *, digits=6):
 
 
 def to_csv(table, *, digits=6):
-    """CSV with a header row of plain column names."""
+    """CSV with a header row of plain column names.
+
+    Parameters
+    ----------
+    table : Table
+    digits : int
+        Significant digits of numeric entries (>= 1; 17 or more: a float's shortest
+        round-trip form; mpmath numbers keep as many digits as asked for).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from initmath.latex import Column, Table, to_csv
+    >>> print(to_csv(Table("t", [Column("k", "k"), Column("x", "x")], [(1, 2.5)])))
+    k,x
+    1,2.5
+    """
     _check(digits)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -117,7 +157,25 @@ def to_csv(table, *, digits=6):
 def to_json(table, *, digits=6):
     """JSON: {"title", "columns", "rows": [{name: value}]}; numbers are JSON numbers
     (rounded to `digits` significant digits; high-precision ones as strings), sympy
-    expressions as strings."""
+    expressions as strings.
+
+    Parameters
+    ----------
+    table : Table
+    digits : int
+        Significant digits of numeric entries (>= 1).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import json
+    >>> from initmath.latex import Column, Table, to_json
+    >>> json.loads(to_json(Table("t", [Column("k", "k")], [(3,)])))["rows"]
+    [{'k': 3}]
+    """
     _check(digits)
 
     def value(v):
@@ -140,6 +198,16 @@ _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": 
 def escape(text):
     r"""Plain text made safe for LaTeX (``&`` -> ``\&``, ``_`` -> ``\_``, ...).
 
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
     >>> print(escape("E||x||^s & 50%"))
     E\textbar{}\textbar{}x\textbar{}\textbar{}\textasciicircum{}s \& 50\%
     """
@@ -182,6 +250,14 @@ def to_latex(table, *, digits=6, caption=None, label=None, siunitx=False):
     -------
     str
         Needs ``\usepackage{booktabs}`` (and siunitx when asked for).
+
+    Examples
+    --------
+    >>> from initmath.latex import Column, Table, to_latex
+    >>> text = to_latex(Table("t", [Column("x", r"\bar x")], [(2.5e-9,)]), digits=2,
+    ...                 caption="", siunitx=True)
+    >>> text.splitlines()[2:6]
+    ['\\begin{tabular}{S}', '\\toprule', '{$\\bar x$} \\\\', '\\midrule']
     """
     _check(digits)
     numeric = [all(_is_number(row[j]) for row in table.rows) and bool(table.rows)
@@ -201,7 +277,31 @@ def to_latex(table, *, digits=6, caption=None, label=None, siunitx=False):
 
 
 def render(table, fmt, *, digits=6, caption=None, label=None, siunitx=False):
-    """The table in one of :data:`FORMATS` (caption, label and siunitx apply to LaTeX)."""
+    """The table in one of :data:`FORMATS` (caption, label and siunitx apply to LaTeX).
+
+    Parameters
+    ----------
+    table : Table
+    fmt : {"latex", "markdown", "csv", "json"}
+    digits, caption, label, siunitx
+        As in :func:`to_latex`.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        If fmt is not one of FORMATS or digits is not an integer >= 1.
+
+    Examples
+    --------
+    >>> from initmath.latex import Column, Table, render
+    >>> print(render(Table("t", [Column("k", "k")], [(3,)]), "csv"))
+    k
+    3
+    """
     _validate.choice(fmt, "format", FORMATS)
     if fmt == "latex":
         return to_latex(table, digits=digits, caption=caption, label=label, siunitx=siunitx)

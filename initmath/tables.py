@@ -154,6 +154,20 @@ def parse_grid(text, kind):
     (arithmetic) or ``start:stop:xF`` (geometric, factor F > 1); ``kind`` "int", "float"
     or "str" (strings are taken as they are).
 
+    Parameters
+    ----------
+    text : str
+    kind : {"int", "float", "str"}
+
+    Returns
+    -------
+    list
+
+    Raises
+    ------
+    ValueError
+        If text is not a finite number or a valid range.
+
     Examples
     --------
     >>> parse_grid("16:128:x2", "int"), parse_grid("0:1:0.25", "float")
@@ -215,6 +229,13 @@ def make_table(kind, *, dps=None, progress=False, **grid):
     ValueError
         Unknown kind or parameter, dps for a kind without it, or any value the underlying
         function rejects (its message names the argument).
+
+    Examples
+    --------
+    >>> from initmath.tables import make_table
+    >>> table = make_table("hessian-sigma", d_in=[16], d_out=[9], method=["gordon"])
+    >>> float(table.rows[0][4]) == 1 / 7    # the paper's 1/(sqrt 16 + sqrt 9)
+    True
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
