@@ -6,6 +6,7 @@ Examples::
     initmath table critical-sigma --s 0.5 1 2 --d 16:1024:x4 --format latex --digits 5
     initmath table wishart --k 1:4:1 --format latex --label tab:wishart
     initmath table hessian-sigma --d_in 64 --d_out 16:256:x2 --a 0 1 --method exact
+    initmath claims --out claims.md    # every claim of the four papers with its status
     initmath verify --quick            # the torch Monte Carlo report (needs the torch extra)
 
 Bad arguments exit with status 2 and one line saying what is wrong.
@@ -55,6 +56,14 @@ def _table(args):
         print(f"wrote {args.out} ({len(table.rows)} rows)", file=sys.stderr)
     else:
         print(text)
+
+
+def _claims(args):
+    from .claims import claims_report
+    text = claims_report(args.verification)
+    with open(args.out, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    print(f"wrote {args.out}", file=sys.stderr)
 
 
 def _verify(argv):
@@ -107,6 +116,11 @@ def _parser():
             kind.add_argument("--dps", type=int, help="decimal digits (mpmath)")
         else:
             kind.set_defaults(dps=None)
+    claims = sub.add_parser("claims", help="the paper-claims report (markdown)")
+    claims.add_argument("--out", required=True, help="markdown file to write")
+    claims.add_argument("--verification", metavar="JSON",
+                        help="results of python -m verification --json, to show each "
+                             "backing check's verdict")
     sub.add_parser("verify", help="run the Monte Carlo verification (python -m verification)",
                    add_help=False)
     return parser
@@ -119,10 +133,7 @@ def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "sigma":
-            _sigma(args)
-        else:
-            _table(args)
+        {"sigma": _sigma, "table": _table, "claims": _claims}[args.command](args)
     except ValueError as error:
         parser.error(str(error))
     return 0
