@@ -1,6 +1,8 @@
-"""Doctests of modules that need torch are skipped where torch is not installed (the core
-of initmath installs without it)."""
+"""Doctests of modules that need an optional extra (torch, matplotlib) are skipped where it
+is not installed (the core of initmath installs without them)."""
 import importlib.util
 
-collect_ignore = [] if importlib.util.find_spec("torch") else ["initmath/torch_tools.py",
-                                                               "initmath/torch.py"]
+_NEEDS = {"torch": ["initmath/torch_tools.py", "initmath/torch.py"],
+          "matplotlib": ["initmath/plots.py"]}
+collect_ignore = [path for package, paths in _NEEDS.items()
+                  if importlib.util.find_spec(package) is None for path in paths]

@@ -6,6 +6,7 @@ Examples::
     initmath table critical-sigma --s 0.5 1 2 --d 16:1024:x4 --format latex --digits 5
     initmath table wishart --k 1:4:1 --format latex --label tab:wishart
     initmath table hessian-sigma --d_in 64 --d_out 16:256:x2 --a 0 1 --method exact
+    initmath plot gh-figure1 --out fig1.png --quick
     initmath claims --out claims.md    # every claim of the four papers with its status
     initmath verify --quick            # the torch Monte Carlo report (needs the torch extra)
 
@@ -16,6 +17,10 @@ import math
 import sys
 
 from . import latex, tables
+
+# Figure names of initmath.plots.PLOTS (listed here so that --help needs no matplotlib).
+_PLOT_NAMES = ("gh-figure1", "gh-figure2", "gh-figure3", "lyapunov", "ldlt-variance",
+               "hessian-vs-glorot")
 
 
 def _sigma(args):
@@ -63,6 +68,13 @@ def _claims(args):
     text = claims_report(args.verification)
     with open(args.out, "w", encoding="utf-8") as handle:
         handle.write(text)
+    print(f"wrote {args.out}", file=sys.stderr)
+
+
+def _plot(args):
+    from .plots import PLOTS
+    PLOTS[args.name](args.out, monte_carlo=not args.no_monte_carlo, seed=args.seed,
+                     quick=args.quick)
     print(f"wrote {args.out}", file=sys.stderr)
 
 
@@ -116,6 +128,13 @@ def _parser():
             kind.add_argument("--dps", type=int, help="decimal digits (mpmath)")
         else:
             kind.set_defaults(dps=None)
+    plot = sub.add_parser("plot", help="a figure from the exact formulas (+ Monte Carlo)")
+    plot.add_argument("name", choices=_PLOT_NAMES)
+    plot.add_argument("--out", required=True, help="FILE.png or FILE.pdf")
+    plot.add_argument("--no-monte-carlo", action="store_true",
+                      help="curves only (no torch needed)")
+    plot.add_argument("--seed", type=int, default=0)
+    plot.add_argument("--quick", action="store_true", help="small simulation budgets")
     claims = sub.add_parser("claims", help="the paper-claims report (markdown)")
     claims.add_argument("--out", required=True, help="markdown file to write")
     claims.add_argument("--verification", metavar="JSON",
@@ -133,7 +152,8 @@ def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        {"sigma": _sigma, "table": _table, "claims": _claims}[args.command](args)
+        {"sigma": _sigma, "table": _table, "plot": _plot,
+         "claims": _claims}[args.command](args)
     except ValueError as error:
         parser.error(str(error))
     return 0

@@ -3,7 +3,8 @@ r"""Tables for papers: booktabs LaTeX, Markdown, CSV and JSON from one :class:`T
 A :class:`Table` holds columns (a plain name and a LaTeX math header) and rows of
 entries; an entry is an int, a float (numpy included), an mpmath number (high-precision
 results keep their digits), a sympy expression (exported with :func:`sympy.latex`, e.g.
-a Wishart moment polynomial or a step of the KL derivation) or a string.  Numbers are
+a Wishart moment polynomial), a :class:`Math` LaTeX string (e.g. a step of the KL
+derivation) or a plain string (escaped).  Numbers are
 printed to a fixed number of significant digits; with ``siunitx=True`` numeric columns
 become ``S`` columns and the numbers are left to siunitx to typeset.
 
@@ -43,7 +44,7 @@ import mpmath
 
 from . import _validate
 
-__all__ = ["Column", "Table", "to_latex", "to_markdown", "to_csv", "to_json", "FORMATS",
+__all__ = ["Column", "Math", "Table", "to_latex", "to_markdown", "to_csv", "to_json", "FORMATS",
            "render", "escape"]
 
 FORMATS = ("latex", "markdown", "csv", "json")
@@ -54,6 +55,11 @@ class Column(NamedTuple):
     header (typeset inside ``$...$``)."""
     name: str
     latex: str
+
+
+class Math(str):
+    """A LaTeX math string entry: typeset inside ``$...$`` in LaTeX, shown as its source
+    elsewhere (e.g. the steps of :func:`initmath.kl.kl_bound_derivation_latex`)."""
 
 
 class Table(NamedTuple):
@@ -86,6 +92,8 @@ def _number(value, digits):
 
 
 def _plain(value, digits):
+    if isinstance(value, Math):
+        return f"${value}$"
     if _is_sympy(value):
         return str(value)
     return _number(value, digits) if _is_number(value) else str(value)
@@ -121,7 +129,8 @@ def to_markdown(table, *, digits=6):
     _check(digits)
     lines = ["| " + " | ".join(c.name for c in table.columns) + " |",
              "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(_plain(v, digits) for v in row) + " |" for row in table.rows]
+    lines += ["| " + " | ".join(_plain(v, digits).replace("|", r"\|") for v in row) + " |"
+              for row in table.rows]
     return "\n".join(lines)
 
 
@@ -215,6 +224,8 @@ def escape(text):
 
 
 def _latex_entry(value, digits, siunitx):
+    if isinstance(value, Math):
+        return f"${value}$"
     if _is_sympy(value):
         import sympy
         return f"${sympy.latex(value)}$"
@@ -249,7 +260,8 @@ def to_latex(table, *, digits=6, caption=None, label=None, siunitx=False):
     Returns
     -------
     str
-        Needs ``\usepackage{booktabs}`` (and siunitx when asked for).
+        Needs ``\usepackage{booktabs}`` (and siunitx when asked for; amsmath and amssymb
+        for the KL derivation's entries).
 
     Examples
     --------

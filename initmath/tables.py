@@ -27,7 +27,7 @@ from .hessian import glorot_sigma, hessian_sigma
 from .kl import kl_loss_bound, optimal_init_sigma, optimized_loss_bound, quadratic_stationary
 from .ldlt import ldlt_output_variance
 from .lyapunov import log_norm_variance, lyapunov_exponent
-from .latex import Column, Table
+from .latex import Column, Math, Table
 
 __all__ = ["KINDS", "Kind", "Parameter", "make_table", "parse_grid"]
 
@@ -44,12 +44,14 @@ class Parameter(NamedTuple):
 
 class Kind(NamedTuple):
     """A table kind: its parameters, output columns, whether it takes ``dps``, and
-    ``rows(point, dps)`` giving the output values at one grid point."""
+    ``values(point, dps)`` giving the output values at one grid point (with
+    ``many_rows``: a list of such rows)."""
     title: str
     parameters: tuple
     outputs: tuple
     takes_dps: bool
     values: Callable
+    many_rows: bool = False
 
 
 def _kaiming(point):
@@ -78,6 +80,11 @@ def _kl_bound(p, dps):
     args = {key: p[key] for key in keys}
     return (kl_loss_bound(p["sigma0"], **args),
             optimal_init_sigma(p["second_moment"], p["K"]), optimized_loss_bound(**args))
+
+
+def _kl_derivation(p, dps):
+    from .kl import kl_bound_derivation_latex
+    return [(step, Math(latex)) for step, latex in kl_bound_derivation_latex().items()]
 
 
 def _float(name, latex, default, help):
@@ -146,6 +153,10 @@ KINDS = {
                 "log of the normaliser C_1,loc (default: the quadratic example)")),
         (Column("bound", r"\text{bound}"), Column("optimal sigma0", r"\sigma_0^*"),
          Column("optimized bound", r"\text{bound}(\sigma_0^*)")), False, _kl_bound),
+    "kl-derivation": Kind(
+        "The KL bound derived step by step by sympy (Horii & Has, Prop. III.1 - Thm III.3)",
+        (), (Column("step", r"\text{step}"), Column("expression", r"\text{expression}")),
+        False, _kl_derivation, many_rows=True),
 }
 
 
@@ -256,7 +267,8 @@ def make_table(kind, *, dps=None, progress=False, **grid):
     rows = []
     for point in points:
         values = spec.values(dict(zip(names, point)), dps)
-        rows.append(tuple(point) + tuple(v if not isinstance(v, np.ndarray) else v[()]
-                                         for v in values))
+        for row in values if spec.many_rows else [values]:
+            rows.append(tuple(point) + tuple(v if not isinstance(v, np.ndarray) else v[()]
+                                             for v in row))
     columns = [Column(p.name, p.latex) for p in spec.parameters] + list(spec.outputs)
     return Table(spec.title, columns, rows)

@@ -12,7 +12,7 @@ import pytest
 
 from initmath import critical_sigma, hessian_sigma, wishart_trace_moment
 from initmath.__main__ import main
-from initmath.latex import Column, Table, render, to_csv, to_json, to_latex, to_markdown
+from initmath.latex import Column, Math, Table, render, to_csv, to_json, to_latex, to_markdown
 from initmath.tables import KINDS, make_table, parse_grid
 
 
@@ -21,7 +21,8 @@ from initmath.tables import KINDS, make_table, parse_grid
 def test_every_kind_renders_in_every_format(kind):
     small = {p.name: list(p.default[:1]) for p in KINDS[kind].parameters}
     table = make_table(kind, **small)
-    assert len(table.rows) == 1 and len(table.rows[0]) == len(table.columns)
+    assert len(table.rows) == (22 if KINDS[kind].many_rows else 1)
+    assert all(len(row) == len(table.columns) for row in table.rows)
     for fmt in ("latex", "markdown", "csv", "json"):
         assert render(table, fmt, digits=5)
 
@@ -106,6 +107,12 @@ def test_latex_is_booktabs_with_math_headers():
     assert r"\begin{tabular}{SSl}" in siunitx and "1.23e-07" in siunitx
 
 
+def test_markdown_cells_keep_the_columns():
+    table = Table("t", [Column("step", "s"), Column("math", "m")],
+                  [("D(p||q)", Math(r"\lVert W\rVert"))])
+    assert to_markdown(table).splitlines()[2] == r"| D(p\|\|q) | $\lVert W\rVert$ |"
+
+
 def test_markdown_csv_json_agree():
     rows = list(csv.reader(io.StringIO(to_csv(TABLE, digits=4))))
     assert rows[0] == ["d", "x", "note"] and rows[1] == ["64", "1.235e-07", "a"]
@@ -131,6 +138,7 @@ def test_generated_latex_compiles(tmp_path):
                    to_latex(table, digits=5, siunitx=True)]
     document = "\n".join([r"\documentclass{article}", r"\usepackage{booktabs}",
                           r"\usepackage{siunitx}", r"\usepackage{amsmath}",
+                          r"\usepackage{amssymb}",
                           r"\usepackage[margin=1cm,landscape]{geometry}",
                           r"\begin{document}", *bodies, r"\end{document}"])
     (tmp_path / "tables.tex").write_text(document)
@@ -175,3 +183,23 @@ def test_cli_help_has_examples():
     result = subprocess.run([sys.executable, "-m", "initmath", "--help"], capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0 and "initmath table" in result.stdout
+
+
+def test_cli_plot_names_match_the_registry():
+    pytest.importorskip("matplotlib")
+    from initmath.__main__ import _PLOT_NAMES
+    from initmath.plots import PLOTS
+    assert _PLOT_NAMES == tuple(PLOTS)
+
+
+def test_cli_plot_writes_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    target = tmp_path / "fig.png"
+    assert main(["plot", "gh-figure3", "--out", str(target), "--no-monte-carlo"]) == 0
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_claims_writes_the_report(tmp_path):
+    target = tmp_path / "claims.md"
+    assert main(["claims", "--out", str(target)]) == 0
+    assert target.read_text().startswith("# Paper claims")

@@ -1,0 +1,644 @@
+r"""The papers' theory figures, drawn from initmath's exact formulas (needs matplotlib).
+
+Every figure is a function ``(out=None, *, monte_carlo=True, seed=0, quick=False)``
+returning a :class:`matplotlib.figure.Figure`; ``out`` (a ``.png`` or ``.pdf`` path)
+also writes it.  :data:`PLOTS` maps the names used by ``initmath plot NAME`` to them:
+
+===================== ==========================================================
+``gh-figure1``        Gürbüzbalaban & Hu, Figure 1: log(σ̄₀² − 2/d) against log d,
+                      and the growth of E‖x_k‖^α at σ = σ̄₀(s, 64), k = 500
+``gh-figure2``        Gürbüzbalaban & Hu, Figure 2: the law of log‖x_100‖ (ReLU, d = 64)
+``gh-figure3``        Gürbüzbalaban & Hu, Figure 3: σ̄₀(s, d) against d and s
+``lyapunov``          μ_a(σ) and its zero crossing edge_sigma(d, a)
+``ldlt-variance``     Var[y_i] of the LDLT layer against σ (Juston et al.)
+``hessian-vs-glorot`` Skorski's 1/E‖J‖₂ (Gordon, exact, Tracy–Widom, ReLU) and Glorot
+===================== ==========================================================
+
+Curves are initmath's exact values.  With ``monte_carlo=True`` points simulated by the
+torch layer of :mod:`verification` (fresh Gaussian weights, batched matmul, float64 log
+norm ratios) are overlaid with error bars of ± 2 standard errors; each figure's
+function says how its standard error is computed.  ``quick=True`` uses small budgets
+and coarse grids (for tests).  Every plotted line carries a ``gid`` (e.g.
+``"exact s=0.5"``, ``"mc s=0.5"``), so its data can be read back with
+``line.get_xdata()`` / ``line.get_ydata()``.
+
+matplotlib is imported inside the functions and torch only for the simulated points:
+``import initmath`` imports neither.
+"""
+import math
+import numbers
+import os
+
+import numpy as np
+from scipy.special import logsumexp
+
+from . import _validate
+from .critical_variance import critical_sigma, critical_variance, log_moment_factor
+from .hessian import glorot_sigma, hessian_sigma
+from .ldlt import ldlt_output_variance, ldlt_series_radius
+from .lyapunov import edge_sigma, log_norm_distribution, lyapunov_exponent, stochastic_dominance
+
+__all__ = ["PLOTS", "gh_figure1", "gh_figure2", "gh_figure3", "lyapunov_figure",
+           "ldlt_variance_figure", "hessian_vs_glorot_figure", "ERROR_BAR_SE"]
+
+FORMATS = ("png", "pdf")
+# Error bars span this many standard errors on each side.
+ERROR_BAR_SE = 2
+# Chunks of the batch-means standard error (as verification.core.CHUNKS).
+_CHUNKS = 32
+_DPI = 110
+
+
+# --------------------------------------------------------------------------- helpers
+def _start(out, seed, monte_carlo):
+    """Check the options before any work; the simulator, or None without monte_carlo."""
+    if out is not None:
+        suffix = os.path.splitext(os.fspath(out))[1].lstrip(".").lower()
+        _validate.choice(suffix, "the suffix of out", FORMATS)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    return _Simulator(seed) if monte_carlo else None
+
+
+def _figure(columns, width, height=3.8):
+    """A standalone Figure (no pyplot state, no GUI backend) and its row of axes."""
+    from matplotlib.figure import Figure
+    figure = Figure(figsize=(width, height), layout="constrained")
+    return figure, figure.subplots(1, columns, squeeze=False)[0]
+
+
+def _finish(figure, out):
+    if out is not None:
+        figure.savefig(out, dpi=_DPI)
+    return figure
+
+
+def _curve(ax, x, y, gid, **style):
+    (line,) = ax.plot(x, y, gid=gid, **style)
+    return line
+
+
+def _points(ax, x, y, se, gid, **style):
+    """Simulated points with ± ERROR_BAR_SE standard errors; the marker line gets gid."""
+    container = ax.errorbar(x, y, yerr=ERROR_BAR_SE * np.asarray(se), fmt="o", ms=3.5,
+                            capsize=2, lw=1, **style)
+    container.lines[0].set_gid(gid)
+    return container
+
+
+def _log_ticks(axis, values):
+    """Plain tick labels at these values of a log axis (ax.xaxis or ax.yaxis), no minor."""
+    axis.set_ticks(values, labels=[f"{v:g}" for v in values])
+    axis.set_ticks([], minor=True)
+
+
+def _colours():
+    import matplotlib
+    return matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+
+
+class _Simulator:
+    """The torch Monte Carlo layer (imported on first use) with one seed per figure:
+    each batch of networks draws from its own generator seeded by (seed, label)."""
+
+    def __init__(self, seed):
+        try:
+            import torch
+            from verification import core, simulate
+        except ImportError as error:
+            raise ImportError("monte_carlo=True simulates the networks with torch and the "
+                              "verification package (pip install 'initmath[figures]'); "
+                              "pass monte_carlo=False to draw the exact curves only"
+                              ) from error
+        self.torch, self.simulate, self.seed = torch, simulate, seed
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self._chunk_seed = core.chunk_seed
+
+    def generator(self, label):
+        generator = self.torch.Generator(device=self.device)
+        return generator.manual_seed(self._chunk_seed(self.seed, f"plots/{label}", 0))
+
+    def log_ratios(self, d, sigma, layers, n, a, label):
+        """log r_j of n networks of `layers` square layers (n x layers numpy array, -inf
+        where a ReLU state died): float64 sums are exact products of the norms."""
+        ratios = self.simulate.norm_ratios([d] * (layers + 1), [sigma] * layers, n,
+                                           self.generator(label), self.device,
+                                           self.simulate.leaky_relu(a))
+        with np.errstate(divide="ignore"):
+            return np.log(ratios.cpu().numpy())
+
+    def means(self, statistic, n, label, *args):
+        """Sample mean and its standard error of an iid statistic from verification."""
+        values = statistic(*args)(self.generator(label), n, self.device)
+        return _mean_se(values.double().cpu().numpy())
+
+
+def _log_mean_exp(values):
+    """log of the sample mean of exp(values) and its standard error by batch means.
+
+    exp(values) is heavy-tailed (a product over layers), so its sample variance is
+    unreliable; the mean of each of 32 chunks is near normal, and the standard error of
+    the overall mean is the spread of the chunk means / sqrt(32), carried to the log by
+    the delta method (relative error of the mean).  Computed in log space: no overflow.
+    """
+    chunks = np.asarray(values).reshape(_CHUNKS, -1)
+    chunk_logs = logsumexp(chunks, axis=1) - math.log(chunks.shape[1])
+    log_mean = logsumexp(chunk_logs) - math.log(_CHUNKS)
+    return log_mean, np.exp(chunk_logs - log_mean).std(ddof=1) / math.sqrt(_CHUNKS)
+
+
+def _mean_se(values):
+    values = np.asarray(values)
+    return values.mean(), values.std(ddof=1) / math.sqrt(values.size)
+
+
+def _budget(quick, full, small):
+    return small if quick else full
+
+
+_SIGNATURE = """
+    Parameters
+    ----------
+    out : str or path-like, optional
+        Also write the figure there; the suffix picks the format (``.png`` or ``.pdf``).
+    monte_carlo : bool, default True
+        Overlay simulated points (needs torch and the ``verification`` package).
+    seed : int, default 0
+        Seed of the simulations (integer >= 0); the same seed gives the same points.
+    quick : bool, default False
+        Small budgets and coarse grids (a few seconds in all).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If out does not end in .png or .pdf or seed is not an integer >= 0.
+    ImportError
+        If matplotlib is missing, or monte_carlo=True and torch is missing.
+"""
+
+
+def _document(function):
+    function.__doc__ = function.__doc__.replace("{signature}", _SIGNATURE)
+    return function
+
+
+# --------------------------------------------------------------------------- Figure 1
+# Right panel: the paper's width, depth and moment orders; the simulated depth is smaller
+# because the relative variance of ||x_k||^alpha, (I(2 alpha)/I(alpha)^2)^k - 1, is
+# ~e^{80} at k = 500, alpha = 2 (no sample can estimate the mean), but ~3 at k = 20.
+FIGURE1_D, FIGURE1_K = 64, 500
+FIGURE1_S = (0.25, 0.5, 1.0, 1.5, 2.0)
+FIGURE1_ALPHAS = (0.5, 1.0, 1.5, 2.0, 2.5)
+
+
+def _figure1_growth(alpha, s, d=FIGURE1_D, k=FIGURE1_K):
+    """log E||x_k||^alpha = k [alpha log sigma + log I_0(alpha, d)] at sigma = sigma_0(s, d)."""
+    return k * (alpha * np.log(critical_sigma(s, d)) + log_moment_factor(alpha, d))
+
+
+@_document
+def gh_figure1(out=None, *, monte_carlo=True, seed=0, quick=False):
+    r"""Gürbüzbalaban & Hu, Figure 1 (ReLU).
+
+    *Left*: :math:`\log(\bar\sigma_0^2(s, d) - 2/d)` against :math:`\log d` for
+    s = 0.25, 0.5, 1, 1.5 (exact), with Corollary 4's asymptote
+    :math:`-2\log d + \log(5(2-s)/2)` dashed; the legend gives the slope between the
+    two largest d.  No simulation: the difference is O(1/d²) of a quantity O(1/d).
+
+    *Right*: the growth of the α-th moment through k = 500 layers of width 64 at
+    :math:`\sigma = \bar\sigma_0(s, 64)`.  Layer factors are iid (Theorem 1), so
+
+    .. math:: \log E\lVert x_k\rVert^\alpha = \log\lVert x_0\rVert^\alpha
+              + k\,[\alpha\log\bar\sigma_0(s, d) + \log I_0(\alpha, d)]
+              = k\,[\log I_0(\alpha, d) - \tfrac\alpha s \log I_0(s, d)]
+
+    (‖x_0‖ = 1): 0 at α = s and at α = 0, negative between, positive and convex beyond.
+    Simulated points: 16384 networks (1024 with quick) of k_sim = 20 layers (5 with quick)
+    at σ = 1, whose float64 log norm ratios are shifted by k_sim log σ̄₀(s, d) (exact, the
+    layers being positively homogeneous), one sample for all s; the log of the sample mean
+    of ‖x_{k_sim}‖^α is scaled by k/k_sim.  Standard error: batch means over 32 chunks
+    (see ``_log_mean_exp``), scaled alike.
+    {signature}
+    References
+    ----------
+    .. [1] M. Gurbuzbalaban and Y. Hu, AISTATS 2021, Theorem 1, Corollary 4, Figure 1.
+
+    Examples
+    --------
+    >>> import math
+    >>> from initmath.plots import gh_figure1
+    >>> figure = gh_figure1(monte_carlo=False, quick=True)
+    >>> right = figure.axes[1]
+    >>> line = next(l for l in right.get_lines() if l.get_gid() == "exact s=1")
+    >>> alpha, growth = line.get_xdata(), line.get_ydata()
+    >>> bool(abs(growth[alpha == 1]) < 1e-9)            # the moment of order s is preserved
+    True
+    """
+    simulator = _start(out, seed, monte_carlo)
+    figure, (left, right) = _figure(2, 10)
+    colours = _colours()
+    d = np.unique(np.round(np.logspace(np.log10(4), 4, _budget(quick, 60, 8))).astype(int))
+    for s, colour in zip(FIGURE1_S[:-1], colours):
+        excess = np.log(critical_variance(s, d) - 2 / d)
+        slope = (excess[-1] - excess[-2]) / math.log(d[-1] / d[-2])
+        _curve(left, np.log(d), excess, f"exact s={s:g}", color=colour,
+               label=f"s = {s:g} (slope {slope:.4f} at d = {d[-1]})")
+        _curve(left, np.log(d), -2 * np.log(d) + math.log(5 * (2 - s) / 2),
+               f"corollary4 s={s:g}", color=colour, ls="--", lw=1)
+    left.set(xlabel=r"$\log d$", ylabel=r"$\log(\bar\sigma_0^2(s,d) - 2/d)$",
+             title="exact (solid), Corollary 4: $-2\\log d + \\log(5(2-s)/2)$ (dashed)")
+    left.title.set_fontsize(9)
+    left.legend(fontsize=8)
+
+    # The grid contains every s, where the curve is exactly 0.
+    alpha = np.union1d(np.linspace(0.02, 3, _budget(quick, 150, 30)), FIGURE1_S)
+    for s, colour in zip(FIGURE1_S, colours):
+        _curve(right, alpha, _figure1_growth(alpha, s), f"exact s={s:g}", color=colour,
+               label=rf"$\sigma = \bar\sigma_0({s:g}, {FIGURE1_D})$")
+        right.plot([s], [0], "D", color=colour, ms=5, mfc="none")
+    title = f"k = {FIGURE1_K}, d = {FIGURE1_D}: exact (lines)"
+    if simulator is not None:
+        layers, networks = _budget(quick, 20, 5), _budget(quick, 1 << 14, 1 << 10)
+        log_norms = simulator.log_ratios(FIGURE1_D, 1.0, layers, networks, 0.0,
+                                                "figure1").sum(axis=1)
+        scale = FIGURE1_K / layers
+        for s, colour in zip(FIGURE1_S, colours):
+            shifted = log_norms + layers * math.log(critical_sigma(s, FIGURE1_D))
+            estimates = [_log_mean_exp(a * shifted) for a in FIGURE1_ALPHAS]
+            log_mean, se = np.array(estimates).T
+            _points(right, FIGURE1_ALPHAS, scale * log_mean, scale * se, f"mc s={s:g}",
+                    color=colour)
+        title += (f";\nsimulated at k = {layers} ({networks} networks), "
+                  f"log-moment × {scale:g} (± {ERROR_BAR_SE} s.e.)")
+    right.axhline(0, color="grey", lw=0.8)
+    right.set(xlabel=r"moment order $\alpha$",
+              ylabel=rf"$\log E\|x_{{{FIGURE1_K}}}\|^\alpha$  ($\|x_0\| = 1$)", title=title)
+    right.title.set_fontsize(9)
+    right.secondary_yaxis("right", functions=(lambda y: y / FIGURE1_K,
+                                              lambda y: y * FIGURE1_K)).set_ylabel(
+        "per layer")
+    right.legend(fontsize=8, title="◇: α = s (preserved)", title_fontsize=8)
+    return _finish(figure, out)
+
+
+# --------------------------------------------------------------------------- Figure 2
+FIGURE2_D, FIGURE2_K = 64, 100
+
+
+def _figure2_sigmas():
+    """Kaiming sigma^2 = 2/d and the paper's s ~ 1 scheme sigma^2 = 2/d + 5/(2 d^2)."""
+    d = FIGURE2_D
+    return [(r"Kaiming $\sigma^2 = 2/d$", math.sqrt(2 / d)),
+            (r"$\sigma^2 = 2/d + 5/(2d^2)$", math.sqrt(2 / d + 5 / (2 * d * d)))]
+
+
+@_document
+def gh_figure2(out=None, *, monte_carlo=True, seed=0, quick=False):
+    r"""Gürbüzbalaban & Hu, Figure 2: pdf and cdf of :math:`R_k = \log\lVert x_k\rVert`
+    (given x_k ≠ 0) for a ReLU network, d = 64, k = 100, ‖x_0‖ = 1, under Kaiming's
+    σ² = 2/d and the s ≈ 1 scheme σ² = 2/d + 5/(2d²).
+
+    Curves: the exact finite-k law (:func:`initmath.log_norm_distribution`, Gil-Pelaez
+    inversion) and, dotted, its normal approximation.  Simulated: histograms and empirical
+    CDFs of 2000 networks per σ (200 with quick) that stay alive.  The larger σ moves the
+    whole law right by k log(σ₂/σ₁) (Remark 6: dominance at every depth).
+    {signature}
+    Examples
+    --------
+    >>> from initmath.plots import gh_figure2
+    >>> cdf = gh_figure2(monte_carlo=False, quick=True).axes[1]
+    >>> kaiming, scheme = (l.get_ydata() for l in cdf.get_lines()
+    ...                    if l.get_gid().startswith("exact cdf"))
+    >>> bool((kaiming >= scheme - 1e-9).all())                 # first-order dominance
+    True
+    """
+    simulator = _start(out, seed, monte_carlo)
+    figure, (ax_pdf, ax_cdf) = _figure(2, 10, 4)
+    cases = _figure2_sigmas()
+    laws = [log_norm_distribution(FIGURE2_K, sigma, FIGURE2_D) for _, sigma in cases]
+    spread = 4 * math.sqrt(laws[0].variance)
+    r = np.linspace(min(law.mean for law in laws) - spread,
+                    max(law.mean for law in laws) + spread, _budget(quick, 400, 80))
+    networks = _budget(quick, 2000, 200)
+    for i, ((label, sigma), law, colour) in enumerate(zip(cases, laws, _colours())):
+        _curve(ax_pdf, r, law.pdf(r), f"exact pdf {i}", color=colour, lw=2,
+               label=f"exact law, {label}")
+        _curve(ax_pdf, r, law.normal_pdf(r), f"normal pdf {i}", color=colour, lw=1, ls=":")
+        _curve(ax_cdf, r, law.cdf(r), f"exact cdf {i}", color=colour, lw=1.2, ls="--",
+               label=f"exact, {label}")
+        if simulator is None:
+            continue
+        log_ratios = simulator.log_ratios(FIGURE2_D, sigma, FIGURE2_K, networks, 0.0,
+                                          f"figure2/{i}")
+        samples = np.sort(log_ratios.sum(axis=1)[np.isfinite(log_ratios).all(axis=1)])
+        ax_pdf.hist(samples, bins=40, density=True, color=colour, alpha=0.3,
+                    label=f"simulated ({samples.size} networks)")
+        ax_cdf.step(samples, np.arange(1, samples.size + 1) / samples.size, where="post",
+                    color=colour, alpha=0.35, lw=4, gid=f"mc cdf {i}",
+                    label=f"empirical, {label}")
+    shift = stochastic_dominance(FIGURE2_K, cases[0][1], cases[1][1], FIGURE2_D)["shift"]
+    ax_pdf.set(xlabel=r"$R_k = \log\|x_k\|$", ylabel="density",
+               title=f"pdf, d = {FIGURE2_D}, k = {FIGURE2_K}, ReLU (dotted: normal)")
+    ax_cdf.set(xlabel=r"$R_k = \log\|x_k\|$", ylabel=r"$P(R_k \leq r)$",
+               title=rf"cdf (shift $k\log(\sigma_2/\sigma_1)$ = {shift:.3f})")
+    for ax in (ax_pdf, ax_cdf):
+        ax.legend(fontsize=7, loc="upper left")
+        ax.grid(alpha=0.3)
+    return _finish(figure, out)
+
+
+# --------------------------------------------------------------------------- Figure 3
+FIGURE3_S = (0.25, 0.5, 1.0, 2.0, 4.0)
+FIGURE3_D = (2, 8, 64, 512)
+# Widths simulated in panel (b): d^2 weights per layer factor; 512 would cost 64x d = 64.
+FIGURE3_SIMULATED_D = (2, 8, 64)
+
+
+def _kaiming(d, a=0.0):
+    return np.sqrt(2 / ((1 + np.square(a)) * np.asarray(d, float)))
+
+
+@_document
+def gh_figure3(out=None, *, monte_carlo=True, seed=0, quick=False):
+    r"""Gürbüzbalaban & Hu, Figure 3: the dependence of :math:`\bar\sigma_0(s, d)` on
+    d and s (ReLU).
+
+    *Left*: σ̄₀(s, d) against d on log-log axes for several s (decreasing in d,
+    Corollary 9; ~ √(2/d)).  *Right*: σ̄₀(s, d)/√(2/d), the ratio to Kaiming, against
+    s for several d: decreasing in s, 1 at s = 2.  Simulated (right, d ≤ 64): from
+    iid one-layer factors r = ‖φ₀(W x)‖/‖x‖ at σ = 1 (8 layers × 4096 networks; 4 × 128
+    with quick), :math:`\hat\sigma = (\overline{r^s})^{-1/s}`, standard error
+    :math:`\hat\sigma\,\mathrm{sd}(r^s)/(s\,\overline{r^s}\sqrt N)` (delta method).
+    {signature}
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from initmath.plots import gh_figure3
+    >>> left = gh_figure3(monte_carlo=False, quick=True).axes[0]
+    >>> sigma = [l.get_ydata() for l in left.get_lines() if l.get_gid().startswith("exact")]
+    >>> bool(all((np.diff(y) < 0).all() for y in sigma))       # decreasing in d
+    True
+    """
+    simulator = _start(out, seed, monte_carlo)
+    figure, (left, right) = _figure(2, 10)
+    colours = _colours()
+    d = np.unique(np.round(np.logspace(0, 3, _budget(quick, 60, 10))).astype(int))
+    for s, colour in zip(FIGURE3_S, colours):
+        _curve(left, d, critical_sigma(s, d), f"exact s={s:g}", color=colour,
+               label=f"s = {s:g}")
+    left.set(xscale="log", yscale="log", xlabel="width d", ylabel=r"$\bar\sigma_0(s, d)$",
+             title="exact (decreasing in d and in s)")
+    left.legend(fontsize=8)
+
+    # sigma_0 -> infinity as s -> 0 (the ReLU atom at 0: I(s, d) -> 1 - 2^-d): log axis.
+    s = np.geomspace(0.1, 4, _budget(quick, 120, 20))
+    layers, networks = _budget(quick, 8, 4), _budget(quick, 4096, 128)
+    s_points = np.array(FIGURE3_S)
+    for width, colour in zip(FIGURE3_D, colours):
+        _curve(right, s, critical_sigma(s, width) / _kaiming(width), f"exact d={width}",
+               color=colour, label=f"d = {width}")
+        if simulator is None or width not in FIGURE3_SIMULATED_D:
+            continue
+        r = np.exp(simulator.log_ratios(width, 1.0, layers, networks, 0.0,
+                                        f"figure3/{width}").ravel())
+        means, ses = np.array([_mean_se(r ** order) for order in s_points]).T
+        sigma_hat = means ** (-1 / s_points)
+        _points(right, s_points, sigma_hat / _kaiming(width),
+                sigma_hat * ses / (s_points * means) / _kaiming(width), f"mc d={width}",
+                color=colour)
+    right.axhline(1, color="grey", lw=0.8)
+    right.set(xscale="log", yscale="log", xlabel="moment order s",
+              ylabel=r"$\bar\sigma_0(s, d)\,/\,\sqrt{2/d}$",
+              title="ratio to Kaiming: exact (lines)" + (
+                  f"; simulated d ≤ 64\n({layers * networks} layer factors, "
+                  f"± {ERROR_BAR_SE} s.e.)" if monte_carlo else ""))
+    _log_ticks(right.xaxis, [0.1, 0.25, 0.5, 1, 2, 4])
+    right.title.set_fontsize(9)
+    right.legend(fontsize=8)
+    return _finish(figure, out)
+
+
+# --------------------------------------------------------------------------- Lyapunov
+LYAPUNOV_D = (2, 8, 64)
+LYAPUNOV_A = (0.0, 1.0)
+LYAPUNOV_EDGE_A = (0.0, 0.01, 0.5, 1.0)
+# sigma / Kaiming at which mu is simulated.
+LYAPUNOV_POINTS = (0.6, 0.9, 1.3, 1.9)
+
+
+@_document
+def lyapunov_figure(out=None, *, monte_carlo=True, seed=0, quick=False):
+    r"""The Lyapunov exponent μ_a(σ) = log σ + ½ E log Z' (Theorems 5, 11) and its zero.
+
+    *Left*: μ_a(σ) against σ/σ_K, σ_K = √(2/((1+a²)d)) (Kaiming), for d = 2, 8, 64 and
+    a = 0 (ReLU, solid; conditional on survival) and a = 1 (linear, dashed); ✕ marks the
+    zero crossing σ = edge_sigma(d, a), above which log‖x_k‖ drifts to +∞.  Every
+    curve is negative at σ_K (Jensen).  Simulated: the mean of log r = log(‖x_{j+1}‖/‖x_j‖)
+    over the factors with r > 0 (8 layers × 2000 networks per point; 4 × 128 with
+    quick), standard error sd(log r)/√N (light tails).
+
+    *Right*: edge_sigma(d, a)/σ_K against d (exact) for a = 0, 0.01, 0.5, 1: the edge
+    tends to Kaiming's σ as d grows; at small d a leaky ReLU with tiny a sits far above
+    ReLU, which is conditioned on x_k ≠ 0.
+    {signature}
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from initmath.plots import lyapunov_figure
+    >>> left = lyapunov_figure(monte_carlo=False, quick=True).axes[0]
+    >>> exact = [l for l in left.get_lines() if (l.get_gid() or "").startswith("exact")]
+    >>> all(np.allclose(np.diff(l.get_ydata()) / np.diff(np.log(l.get_xdata())), 1)
+    ...     for l in exact)                                     # slope 1 in log sigma
+    True
+    """
+    simulator = _start(out, seed, monte_carlo)
+    figure, (left, right) = _figure(2, 10.5, 4)
+    colours = _colours()
+    ratio = np.geomspace(0.5, 2.2, _budget(quick, 100, 12))
+    layers, networks = _budget(quick, 8, 4), _budget(quick, 2000, 128)
+    for d, colour in zip(LYAPUNOV_D, colours):
+        for a, style in zip(LYAPUNOV_A, ("-", "--")):
+            kaiming = float(_kaiming(d, a))
+            tag = f"d={d} a={a:g}"
+            _curve(left, ratio, lyapunov_exponent(ratio * kaiming, d, a), f"exact {tag}",
+                   color=colour, ls=style, label=f"d = {d}, a = {a:g}")
+            left.plot(edge_sigma(d, a) / kaiming, 0, "x", color=colour, ms=8, mew=2,
+                      gid=f"edge {tag}")
+            if simulator is None:
+                continue
+            estimates = []
+            for point in LYAPUNOV_POINTS:
+                log_r = simulator.log_ratios(d, point * kaiming, layers, networks, a,
+                                             f"lyapunov/{tag}/{point}")
+                estimates.append(_mean_se(log_r[np.isfinite(log_r)]))
+            mean, se = np.array(estimates).T
+            _points(left, LYAPUNOV_POINTS, mean, se, f"mc {tag}", color=colour,
+                    mfc="white" if a else colour)
+    left.axhline(0, color="grey", lw=0.8)
+    left.axvline(1, color="grey", lw=0.8, ls=":")
+    left.set(xscale="log", xlabel=r"$\sigma / \sigma_{Kaiming}$,  "
+                                  r"$\sigma_{Kaiming} = \sqrt{2/((1+a^2)d)}$",
+             ylabel=r"$\mu_a(\sigma)$ (per layer)",
+             title="exact (lines), ✕ = edge_sigma" + (
+                 f", simulated mean log r (± {ERROR_BAR_SE} s.e.)" if monte_carlo else ""))
+    _log_ticks(left.xaxis, [0.5, 0.7, 1, 1.4, 2])
+    left.title.set_fontsize(9)
+    left.legend(fontsize=7, ncol=2, loc="upper left")
+
+    d = np.unique(np.round(np.logspace(0, 3, _budget(quick, 80, 10))).astype(int))
+    for a, colour in zip(LYAPUNOV_EDGE_A, colours[3:]):
+        _curve(right, d, edge_sigma(d, a) / _kaiming(d, a), f"edge a={a:g}", color=colour,
+               label=f"a = {a:g}")
+    right.axhline(1, color="grey", lw=0.8)
+    right.set(xscale="log", yscale="log", xlabel="width d",
+              ylabel=r"edge_sigma$(d, a)\,/\,\sigma_{Kaiming}$",
+              title=r"zero of $\mu_a$ relative to Kaiming (exact)")
+    right.title.set_fontsize(9)
+    right.legend(fontsize=8)
+    return _finish(figure, out)
+
+
+# --------------------------------------------------------------------------- LDLT
+LDLT_SHAPES = ((8, 8), (32, 32), (16, 4), (4, 16))
+LDLT_POINTS = tuple(np.logspace(-2, 0.3, 7))
+
+
+@_document
+def ldlt_variance_figure(out=None, *, monte_carlo=True, seed=0, quick=False):
+    r"""Output variance of the LDLT / Cholesky Lipschitz layer (Juston et al.) against
+    σ√n, α = γ = 1, for shapes 8×8, 32×32, 16×4, 4×16.
+
+    Curves: :func:`initmath.ldlt_output_variance` exact (solid), the 3-term small-σ
+    series inside its radius α/(√m+√n)² (dashed) and the Marchenko–Pastur limit (dotted).
+    Simulated: the mean over units of y_i² through a torch layer W₀R⁻¹x with R from
+    ``torch.linalg.cholesky`` (4000 layers per point, 128 with quick), standard error
+    sd/√N over the iid layers.
+    {signature}
+    Examples
+    --------
+    >>> from initmath.plots import ldlt_variance_figure
+    >>> ax = ldlt_variance_figure(monte_carlo=False, quick=True).axes[0]
+    >>> line = next(l for l in ax.get_lines() if l.get_gid() == "exact 8x8")
+    >>> bool((line.get_ydata() < 1).all())            # Var y_i < gamma^2 min(m, n) / m
+    True
+    """
+    simulator = _start(out, seed, monte_carlo)
+    figure, (ax,) = _figure(1, 7.5, 4.8)
+    sigma = np.logspace(-2.5, 0.5, _budget(quick, 120, 20))
+    if simulator is not None:
+        from verification.wishart import _ldlt_layer
+    layers = _budget(quick, 4000, 128)
+    for (m, n), colour in zip(LDLT_SHAPES, _colours()):
+        root_n = math.sqrt(n)
+        _curve(ax, sigma * root_n, ldlt_output_variance(m, n, sigma), f"exact {m}x{n}",
+               color=colour, label=f"{m}×{n}")
+        _curve(ax, sigma * root_n, ldlt_output_variance(m, n, sigma, method="asymptotic"),
+               f"asymptotic {m}x{n}", color=colour, ls=":", lw=1)
+        inside = sigma ** 2 < ldlt_series_radius(m, n)
+        _curve(ax, sigma[inside] * root_n,
+               ldlt_output_variance(m, n, sigma[inside], method="series"),
+               f"series {m}x{n}", color=colour, ls="--", lw=1)
+        if simulator is None:
+            continue
+        mean, se = np.array([simulator.means(_ldlt_layer, layers, f"ldlt/{m}x{n}/{s}",
+                                             m, n, s, 1.0, 1.0)
+                             for s in LDLT_POINTS]).T
+        _points(ax, np.array(LDLT_POINTS) * root_n, mean, se, f"mc {m}x{n}", color=colour)
+    ax.set(xscale="log", xlabel=r"$\sigma\sqrt{n}$",
+           ylabel=r"Var$[y_i]$  ($\alpha = \gamma = 1$)")
+    ax.set_title("LDLT layer: exact (solid), 3-term series (dashed), MP limit (dotted)"
+                 + (f", MC (dots, ± {ERROR_BAR_SE} s.e.)" if monte_carlo else ""), fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _finish(figure, out)
+
+
+# --------------------------------------------------------------------------- Hessian
+HESSIAN_D_IN = 64
+HESSIAN_POINTS = (1, 4, 16, 64, 256)
+# The exact ReLU value sums exact norms over the likely numbers of active rows: ~3 s
+# per d_out at 256, so its curve stops there.
+HESSIAN_RELU_MAX_D_OUT = 256
+
+
+def _hessian_curves(d_out, relu_d_out):
+    """(gid, label, d_out, sigma, style) of every exact curve of the Hessian figure."""
+    d_in = HESSIAN_D_IN
+    return [("gordon", "Gordon (paper, Eq. 8)", d_out, hessian_sigma(d_in, d_out),
+             dict(ls="--")),
+            ("exact", "exact 1/E‖W‖", d_out, hessian_sigma(d_in, d_out, method="exact"),
+             dict(lw=2)),
+            ("tracy-widom", "Tracy–Widom", d_out,
+             hessian_sigma(d_in, d_out, method="tracy-widom"), dict(ls=":", lw=2)),
+            ("relu", "ReLU exact 1/E‖D₀W‖", relu_d_out,
+             hessian_sigma(d_in, relu_d_out, a=0.0, method="exact"), dict(lw=2)),
+            ("glorot", "Glorot", d_out, glorot_sigma(d_in, d_out), dict(ls="-.", color="k"))]
+
+
+@_document
+def hessian_vs_glorot_figure(out=None, *, monte_carlo=True, seed=0, quick=False):
+    r"""Skorski's Hessian-norm scale σ = 1/E‖J‖₂ against Glorot's √(2/(d_in+d_out)),
+    over d_out at d_in = 64.
+
+    *Left*: σ for a linear layer by Gordon's bound 1/(√d_in + √d_out) (the paper's
+    Eq. 8), exactly and by Tracy–Widom, for a ReLU layer (J = D₀W) exactly, and Glorot's σ.
+    *Right*: each divided by Glorot's σ; Gordon's ratio lies in [1/2, 1/√2)
+    (:func:`initmath.hessian_glorot_ratio`), not Remark 3's "between 1 and 1/√2".
+    Simulated (right): 1/(mean of ‖J‖₂) over 1024 matrices per point (64 with quick),
+    J = W or the ReLU Jacobian at a random input, standard error
+    sd(‖J‖)/(√N mean²) (delta method; ‖J‖₂ is sub-Gaussian).
+    {signature}
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from initmath.plots import hessian_vs_glorot_figure
+    >>> right = hessian_vs_glorot_figure(monte_carlo=False, quick=True).axes[1]
+    >>> gordon = next(l for l in right.get_lines() if l.get_gid() == "ratio gordon")
+    >>> y = gordon.get_ydata()
+    >>> bool(((0.5 <= y) & (y < 2 ** -0.5)).all())
+    True
+    """
+    simulator = _start(out, seed, monte_carlo)
+    figure, (left, right) = _figure(2, 10.5, 4)
+    d_out = np.unique(np.round(np.logspace(0, 10, _budget(quick, 21, 5), base=2)).astype(int))
+    relu_d_out = d_out[d_out <= _budget(quick, HESSIAN_RELU_MAX_D_OUT, 16)]
+    colours = _colours()
+    for (gid, label, x, sigma, style), colour in zip(_hessian_curves(d_out, relu_d_out),
+                                                     colours):
+        style = {"color": colour, **style}
+        _curve(left, x, sigma, f"sigma {gid}", label=label, **style)
+        _curve(right, x, sigma / glorot_sigma(HESSIAN_D_IN, x), f"ratio {gid}", **style)
+    for bound, text in ((0.5, "1/2"), (2 ** -0.5, r"$1/\sqrt{2}$")):
+        right.axhline(bound, color="grey", lw=0.8)
+        right.text(0.99, bound, text, transform=right.get_yaxis_transform(), ha="right",
+                   va="bottom", fontsize=8, color="grey")
+    if simulator is not None:
+        from verification.hessian import _norms
+        matrices = _budget(quick, 1024, 64)
+        for a, colour in ((None, colours[1]), (0.0, colours[3])):
+            points = [p for p in HESSIAN_POINTS if not quick or p <= 16]
+            mean, se = np.array([simulator.means(_norms, matrices, f"hessian/{a}/{p}",
+                                                 HESSIAN_D_IN, p, a) for p in points]).T
+            glorot = glorot_sigma(HESSIAN_D_IN, points)
+            _points(right, points, 1 / mean / glorot, se / mean ** 2 / glorot,
+                    f"mc {'linear' if a is None else 'relu'}", color=colour)
+    left.set(xscale="log", yscale="log", xlabel=r"$d_{out}$",
+             ylabel=r"$\sigma$", title=rf"$d_{{in}} = {HESSIAN_D_IN}$: exact curves")
+    right.set(xscale="log", xlabel=r"$d_{out}$", ylabel=r"$\sigma\,/\,\sigma_{Glorot}$",
+              title="ratio to Glorot" + (f"; simulated 1/E‖J‖ (± {ERROR_BAR_SE} s.e.)"
+                                         if monte_carlo else ""))
+    _log_ticks(left.yaxis, [0.03, 0.05, 0.1, 0.2])
+    left.legend(fontsize=8)
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.title.set_fontsize(9)
+    return _finish(figure, out)
+
+
+PLOTS = {"gh-figure1": gh_figure1, "gh-figure2": gh_figure2, "gh-figure3": gh_figure3,
+         "lyapunov": lyapunov_figure, "ldlt-variance": ldlt_variance_figure,
+         "hessian-vs-glorot": hessian_vs_glorot_figure}
