@@ -13,8 +13,10 @@ Examples::
 Bad arguments exit with status 2 and one line saying what is wrong.
 """
 import argparse
+import contextlib
 import math
 import sys
+import threading
 
 from . import latex, tables
 
@@ -65,16 +67,42 @@ def _table(args):
 
 def _claims(args):
     from .claims import claims_report
-    text = claims_report(args.verification)
+    with _working("claims"):
+        text = claims_report(args.verification)
     with open(args.out, "w", encoding="utf-8") as handle:
         handle.write(text)
     print(f"wrote {args.out}", file=sys.stderr)
 
 
+@contextlib.contextmanager
+def _working(description):
+    """A progress line on stderr (elapsed time) for work whose length is not known in
+    advance, shown only once the work has taken more than a second."""
+    from tqdm import tqdm
+    done = threading.Event()
+
+    def tick(bar):
+        if done.wait(1.0):                  # finished within a second: show nothing
+            return
+        while not done.wait(0.5):
+            bar.refresh()
+
+    with tqdm(desc=description, bar_format="{desc}: {elapsed}", delay=1.0,
+              file=sys.stderr) as bar:
+        ticker = threading.Thread(target=tick, args=(bar,), daemon=True)
+        ticker.start()
+        try:
+            yield
+        finally:
+            done.set()
+            ticker.join()
+
+
 def _plot(args):
     from .plots import PLOTS
-    PLOTS[args.name](args.out, monte_carlo=not args.no_monte_carlo, seed=args.seed,
-                     quick=args.quick)
+    with _working(f"plot {args.name}"):
+        PLOTS[args.name](args.out, monte_carlo=not args.no_monte_carlo, seed=args.seed,
+                         quick=args.quick)
     print(f"wrote {args.out}", file=sys.stderr)
 
 
