@@ -5,6 +5,8 @@ import math
 import mpmath
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import binom
 
 import _wishart_reference
@@ -243,3 +245,15 @@ def test_slope_broadcasting_and_validation():
             hessian_sigma(8, 8, a=bad)
     with pytest.raises(ValueError, match="0 < a < 1"):
         hessian_sigma(8, 8, a=0.3, method="exact")
+
+
+@settings(max_examples=40, deadline=None)
+@given(d_in=st.integers(1, 40), d_out=st.integers(1, 40), extra=st.integers(1, 8))
+def test_exact_properties_on_random_shapes(d_in, d_out, extra):
+    """Gordon's inequality, symmetry, monotonicity in each width and the lower bound by
+    the longer side's column norm (||G|| >= ||G e_1|| = chi_n), on random shapes."""
+    value = expected_norm(d_in, d_out)
+    assert value <= math.sqrt(d_in) + math.sqrt(d_out)
+    assert value == expected_norm(d_out, d_in)
+    assert expected_norm(d_in + extra, d_out) > value
+    assert value >= float(_spectral_norm.chi_mean(max(d_in, d_out))) * (1 - 1e-14)
