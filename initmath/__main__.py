@@ -9,11 +9,13 @@ Examples::
     initmath plot gh-figure1 --out fig1.png --quick
     initmath claims --out claims.md    # every claim of the four papers with its status
     initmath verify --quick            # the torch Monte Carlo report (needs the torch extra)
+    initmath experiments --quick       # the papers' SGD experiments on bundled digits
 
 Bad arguments exit with status 2 and one line saying what is wrong.
 """
 import argparse
 import contextlib
+import importlib
 import math
 import sys
 import threading
@@ -106,13 +108,19 @@ def _plot(args):
     print(f"wrote {args.out}", file=sys.stderr)
 
 
-def _verify(argv):
+# Subcommands that hand their arguments to another package's command line, and the extra
+# that installs it.
+_FORWARDED = {"verify": ("verification", "torch"), "experiments": ("experiments", "experiments")}
+
+
+def _forward(command, argv):
+    package, extra = _FORWARDED[command]
     try:
-        from verification.__main__ import main as verification_main
+        forwarded_main = importlib.import_module(f"{package}.__main__").main
     except ImportError as error:
-        raise SystemExit(f"initmath verify: needs the torch extra "
-                         f"(pip install 'initmath[torch]'): {error}") from None
-    return verification_main(argv)
+        raise SystemExit(f"initmath {command}: needs the {extra} extra "
+                         f"(pip install 'initmath[{extra}]'): {error}") from None
+    return forwarded_main(argv)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -170,13 +178,15 @@ def _parser():
                              "backing check's verdict")
     sub.add_parser("verify", help="run the Monte Carlo verification (python -m verification)",
                    add_help=False)
+    sub.add_parser("experiments", help="rerun the papers' training experiments "
+                                       "(python -m experiments)", add_help=False)
     return parser
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["verify"]:
-        return _verify(argv[1:])
+    if argv[:1] and argv[0] in _FORWARDED:
+        return _forward(argv[0], argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     try:

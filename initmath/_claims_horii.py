@@ -9,7 +9,8 @@ import math
 import numpy as np
 
 from . import kl
-from .claims import ISSUE_9, RTOL, Claim, not_checkable, relative_error, verdict
+from .claims import (RTOL, Claim, Evidence, from_experiment, not_checkable, relative_error,
+                     verdict)
 
 PAPER = "horii-has-2025"
 T_KL = "tests/test_kl.py::"
@@ -146,6 +147,87 @@ def optimum_tightness():
                    "only for an isotropic loss")
 
 
+# ------------------------------------------------------------------ §IV experiments (issue 9)
+T_EXP = "tests/test_experiments.py::"
+PAPER_SIGMA0 = 0.15          # the paper's optimal sigma0 (Figures 4, 5)
+
+
+def _row(rows, **match):
+    return next((r for r in rows if all(r[k] == v for k, v in match.items())), None)
+
+
+_NO_CROSSING = Evidence("not checkable", {}, None,
+                        "V̄/σ0² does not cross 1 on this run's σ0 grid")
+
+
+def _beats_he(rows):
+    loss = _row(rows, choice="crossing sigma0", metric="train_loss")
+    acc = _row(rows, choice="crossing sigma0", metric="test_acc")
+    if loss is None:
+        return _NO_CROSSING
+    numbers = {"sigma0 (V̄/σ0² = 1)": loss["sigma0"], "Δ train loss": loss["difference"],
+               "Δ train loss 95% CI": [loss["lo"], loss["hi"]], "Δ test acc": acc["difference"],
+               "Δ test acc 95% CI": [acc["lo"], acc["hi"]], "Holm p (acc)": acc["p Holm"]}
+    holds = loss["hi"] < 0 and acc["lo"] > 0
+    return verdict(holds, numbers, f"on held-out seeds (digits) σ0 = {loss['sigma0']:g} vs "
+                   f"He-normal: train loss {loss['difference']:+.3g} "
+                   f"[{loss['lo']:.3g}, {loss['hi']:.3g}], test accuracy "
+                   f"{acc['difference']:+.3g} [{acc['lo']:.3g}, {acc['hi']:.3g}]",
+                   failure="refuted", note="docs/experiments.md")
+
+
+def _sigma_rows(rows):
+    return [r for r in rows if r["sigma0"] != "He"]
+
+
+def _variance_moves(rows):
+    above = [r for r in _sigma_rows(rows) if r["sigma0"] <= 0.1]
+    below = [r for r in _sigma_rows(rows) if r["sigma0"] >= 0.2]
+    wrong = ([r["sigma0"] for r in above if not r["ratio lo"] > 1]
+             + [r["sigma0"] for r in below if not r["ratio hi"] < 1])
+    numbers = {f"V̄/σ0² at σ0 = {r['sigma0']:g}": [r["Vbar/sigma0^2"], r["ratio lo"],
+                                                   r["ratio hi"]] for r in _sigma_rows(rows)}
+    return verdict(not wrong, numbers, f"the final V̄/σ0² (95% CI) is not on the printed side "
+                   f"of 1 at σ0 = {', '.join(f'{s:g}' for s in wrong)}", failure="refuted",
+                   note="digits, 3-layer ReLU network; docs/experiments.md")
+
+
+def _estimate(rows, quantity):
+    row = _row(rows, quantity=quantity)
+    return row["estimate"], row["lo"], row["hi"]
+
+
+def _crossing_is_min_loss(rows):
+    cross = _estimate(rows, "sigma0 where Vbar/sigma0^2 = 1")
+    best = _estimate(rows, "sigma0 of minimum mean train loss")
+    if cross[0] is None:
+        return _NO_CROSSING
+    numbers = {"σ0 where V̄/σ0² = 1 (95% CI)": list(cross),
+               "σ0 of minimum train loss (95% CI)": list(best)}
+    holds = cross[1] <= PAPER_SIGMA0 <= cross[2] and best[1] <= cross[2] and cross[1] <= best[2]
+    return verdict(holds, numbers, f"V̄/σ0² crosses 1 at σ0 = {cross[0]:.3g} "
+                   f"[{cross[1]:.3g}, {cross[2]:.3g}] while the training loss is smallest at "
+                   f"σ0 = {best[0]:.3g} [{best[1]:.3g}, {best[2]:.3g}]", failure="refuted",
+                   note="digits; docs/experiments.md")
+
+
+def _best_accuracy_sigma(rows):
+    best = _estimate(rows, "sigma0 of maximum mean test accuracy")
+    return verdict(best[1] <= PAPER_SIGMA0 <= best[2],
+                   {"σ0 of maximum test accuracy (95% CI)": list(best)},
+                   f"the test accuracy is highest at σ0 = {best[0]:.3g} "
+                   f"[{best[1]:.3g}, {best[2]:.3g}]", failure="refuted",
+                   note="digits; docs/experiments.md")
+
+
+def _linear_bound_constant(rows):
+    ratios = {f"{r['sigma0']:g}": r["train loss"] / r["Vbar"] for r in _sigma_rows(rows)}
+    return Evidence("not checkable", {"E[L]/V̄ per σ0": ratios,
+                                      "smallest K with E[L] ≤ K V̄ everywhere": max(ratios.values())},
+                    None, "(18)'s constant is not specified: any K at least the largest "
+                          "ratio makes it hold, so the claim is vacuous as stated")
+
+
 def claims():
     claim = functools.partial(Claim, PAPER)
     return [
@@ -183,13 +265,13 @@ def claims():
               section_iv_linear_bound, (T_KL + "test_remark_III_2_limits",), (), (18,)),
         claim("Abstract / §IV, He-normal", "the optimal σ0 always gives lower final training "
               "loss and higher test accuracy than He-normal (MNIST, Fashion-MNIST)",
-              not_checkable(ISSUE_9)),
+              from_experiment(_beats_he, "horii_vs_he"), (T_EXP + "test_paired_is_ttest_rel_and_detects_a_shift",)),
         claim("Figure 2", "σ0 ≤ 0.1: the steady-state variance ends above the initial one; "
-              "σ0 ≥ 0.2: below", not_checkable(ISSUE_9)),
+              "σ0 ≥ 0.2: below", from_experiment(_variance_moves, "horii_per_sigma")),
         claim("Figure 4", "the ratio V̄(W)/σ0² approaches unity at σ0 = 0.15, the point of "
-              "lowest loss", not_checkable(ISSUE_9)),
+              "lowest loss", from_experiment(_crossing_is_min_loss, "horii_summary")),
         claim("Figure 5", "σ0 = 0.15 gives the highest final validation accuracy",
-              not_checkable(ISSUE_9)),
+              from_experiment(_best_accuracy_sigma, "horii_summary")),
         claim("Figure 3", "for σ0² ≤ 1 the trained three-layer network satisfies (18)",
-              not_checkable(ISSUE_9)),
+              from_experiment(_linear_bound_constant, "horii_per_sigma")),
     ]

@@ -12,7 +12,8 @@ import numpy as np
 from scipy import special
 
 from . import hessian
-from .claims import RTOL, Claim, not_checkable, relative_error, verdict
+from .claims import (RTOL, Claim, Evidence, from_experiment, not_checkable,
+                     relative_error, verdict)
 
 PAPER = "skorski-2020"
 T_H = "tests/test_hessian.py::"
@@ -138,9 +139,34 @@ def admissible():
                    "(not loss functions), and ReLU has no f''(0) (a kink)", failure="refuted")
 
 
+def _larger_stable_step(paired, summary):
+    """Hessian-norm minus Glorot / Kaiming in log2 of the largest stable constant step,
+    paired over seeds (two networks): confirmed if every difference is significantly > 0,
+    refuted if any is significantly < 0, else inconclusive."""
+    numbers = {f"{r['network']}: {r['comparison']} (Δlog2 η*, 95% CI)":
+               [r["difference"], r["lo"], r["hi"]] for r in paired}
+    edge = [r["eta* lambda_max / 2"] for r in summary]
+    numbers["η*·λ_max(H)/2 over schemes and networks"] = [min(edge), max(edge)]
+    worse = [f"{r['network']}: {r['comparison']}" for r in paired if r["hi"] < 0]
+    if worse:
+        return verdict(False, numbers, "Hessian-norm initialization gives a significantly "
+                       f"smaller largest stable step in {'; '.join(worse)}; η*·λ_max/2 spans "
+                       f"{min(edge):.2g}-{max(edge):.2g}, so the Hessian norm at "
+                       "initialization does not set the usable step", failure="refuted",
+                       note="digits; docs/experiments.md")
+    if all(r["lo"] > 0 for r in paired):
+        return Evidence("confirmed", numbers, None, "digits; docs/experiments.md")
+    return Evidence("not checkable", numbers, None,
+                    "inconclusive: no significant difference in the largest stable step")
+
+
 def claims():
     claim = functools.partial(Claim, PAPER)
     return [
+        claim("§1 and Corollary 1 (training)", "controlling the Hessian norm at initialization "
+              "(‖J^(k)‖ ≈ 1) lets one train with a larger constant step, the maximal step being "
+              "1/‖H‖", from_experiment(_larger_stable_step, "skorski_paired", "skorski_summary"),
+              ("tests/test_experiments.py::test_paired_is_ttest_rel_and_detects_a_shift",)),
         claim("Theorem 1 and Remark 1", "H_{w^(k)}[g, g] ≈ v^T H_z v, v = B^(k) A^(k) g F^(k), "
               "with exact equality for activations with f'' = 0 such as ReLU",
               theorem_1_remark_1, (T_TT + "test_factorized_form_exact_for_piecewise_linear",),

@@ -29,6 +29,7 @@ Examples
 """
 import dataclasses
 import json
+import pathlib
 from collections import Counter
 from typing import Callable, NamedTuple, Optional
 
@@ -49,7 +50,9 @@ PAPERS = {
 }
 # A printed formula agrees with initmath's when every relative difference is below this.
 RTOL = 1e-10
-ISSUE_9 = "training experiment: not checkable yet (issue 9, training experiments)"
+ISSUE_9 = "training experiment not run in this report (issue 9, training experiments)"
+# Tables written by `python -m experiments --out docs/experiments` (one JSON per table).
+EXPERIMENTS_DIR = pathlib.Path(__file__).resolve().parents[1] / "docs" / "experiments"
 
 
 class Evidence(NamedTuple):
@@ -87,6 +90,19 @@ def verdict(holds, numbers, corrected, *, failure="corrected", note=""):
     holds = bool(holds)
     return Evidence("confirmed" if holds else failure, numbers, None if holds else corrected,
                     note)
+
+
+def from_experiment(judge, *stems):
+    """An ``evaluate`` for a training-experiment claim: ``judge(*tables)`` on the rows of
+    the experiment tables ``stems`` (``EXPERIMENTS_DIR/<stem>.json``), or not checkable
+    when those results are absent."""
+    def evaluate():
+        paths = [EXPERIMENTS_DIR / f"{stem}.json" for stem in stems]
+        if not all(path.exists() for path in paths):
+            return Evidence("not checkable", {}, None,
+                            ISSUE_9 + ": run python -m experiments --out docs/experiments")
+        return judge(*(json.loads(path.read_text())["rows"] for path in paths))
+    return evaluate
 
 
 def not_checkable(reason, numbers=None):

@@ -178,6 +178,11 @@ def to_json(table, *, digits=6):
     -------
     str
 
+    Raises
+    ------
+    ValueError
+        If two columns share a name (they would collide as keys).
+
     Examples
     --------
     >>> import json
@@ -186,6 +191,9 @@ def to_json(table, *, digits=6):
     [{'k': 3}]
     """
     _check(digits)
+    names = [c.name for c in table.columns]
+    if len(set(names)) < len(names):
+        raise ValueError(f"to_json needs distinct column names (they become keys); got {names}")
 
     def value(v):
         if _is_sympy(v) or not _is_number(v):

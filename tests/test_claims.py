@@ -81,10 +81,38 @@ def test_statuses_agree_with_the_errata(evaluated):
     assert all(n in errata for claim, _ in evaluated for n in claim.errata)
 
 
-def test_training_claims_await_issue_9(evaluated):
-    waiting = [claim for claim, evidence in evaluated if "issue 9" in evidence.note]
-    assert len(waiting) >= 8
-    assert all(claim.evaluate().status == "not checkable" for claim in waiting)
+def _write_rows(folder, stem, rows):
+    (folder / f"{stem}.json").write_text(json.dumps({"rows": rows}))
+
+
+def test_training_claims_follow_the_experiment_tables(tmp_path, monkeypatch):
+    """Training claims are judged from the tables python -m experiments writes: not
+    checkable without them, and each status follows the confidence intervals."""
+    from initmath import claims as claims_module
+    monkeypatch.setattr(claims_module, "EXPERIMENTS_DIR", tmp_path)
+    by_key = {(c.paper, c.label): c for c in claims_module.all_claims()}
+    he = by_key[("horii-has-2025", "Abstract / §IV, He-normal")]
+    gh = by_key[("gurbuzbalaban-hu-2021", "Figure 5 (MNIST table)")]
+    waiting = [c for c in by_key.values() if "issue 9" in c.evaluate().note]
+    assert len(waiting) >= 8 and he in waiting and gh in waiting
+
+    def he_rows(acc_lo, acc_hi):
+        return [dict(choice="crossing sigma0", sigma0=0.3, metric="train_loss",
+                     difference=-0.01, lo=-0.02, hi=-0.005, **{"p Holm": 0.01}),
+                dict(choice="crossing sigma0", sigma0=0.3, metric="test_acc",
+                     difference=(acc_lo + acc_hi) / 2, lo=acc_lo, hi=acc_hi, **{"p Holm": 0.01})]
+    _write_rows(tmp_path, "horii_vs_he", he_rows(0.01, 0.03))
+    assert he.evaluate().status == "confirmed"
+    _write_rows(tmp_path, "horii_vs_he", he_rows(-0.06, -0.04))      # worse accuracy
+    assert he.evaluate().status == "refuted"
+
+    def gh_rows(lo, hi):
+        return [dict(scheme="2/d+3/d^2 (s~0.8)", metric="test_acc", difference=(lo + hi) / 2,
+                     lo=lo, hi=hi, **{"p Holm": 0.3})]
+    _write_rows(tmp_path, "gh_vs_kaiming", gh_rows(4.0, 7.0))         # holds the printed 5.5
+    assert gh.evaluate().status == "confirmed"
+    _write_rows(tmp_path, "gh_vs_kaiming", gh_rows(-0.8, 4.2))        # excludes it
+    assert gh.evaluate().status == "refuted"
 
 
 def _synthetic_run():
