@@ -2,8 +2,7 @@
 is not installed (the core of initmath installs without them)."""
 import importlib.util
 
-_NEEDS = {"torch": ["initmath/torch_tools.py", "initmath/torch.py", "experiments"],
-          "matplotlib": ["initmath/plots.py", "experiments"],
-          "sklearn": ["experiments"]}
+_NEEDS = {"torch": ["initmath/torch_tools.py", "initmath/torch.py"],
+          "matplotlib": ["initmath/plots.py"]}
 collect_ignore = sorted({path for package, paths in _NEEDS.items()
                          if importlib.util.find_spec(package) is None for path in paths})

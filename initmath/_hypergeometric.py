@@ -180,11 +180,11 @@ class _NoDropout:
     def log_ET(self, d):
         """log E[T^h], T ~ chi2_d."""
         h = self.h
-        return h * self.log2 + mpmath.loggamma(mpmath.mpf(d) / 2 + h) - mpmath.loggamma(mpmath.mpf(d) / 2)
+        half = mpmath.mpf(d) / 2
+        return h * self.log2 + mpmath.loggamma(half + h) - mpmath.loggamma(half)
 
     def log_moment(self, d, log_rel_eps):
         """log E[Z^h] for dimension d >= 1; ``log_rel_eps`` = -log(eps) (float)."""
-        h = self.h
         log_ET = self.log_ET(d)
         if self.c == 0:
             return log_ET

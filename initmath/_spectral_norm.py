@@ -90,8 +90,8 @@ def _laguerre_functions(u, n, p):
     if p > 1:
         h[:, 1] = (1 + beta - t) * base / math.sqrt(1 + beta)
     for k in range(1, p - 1):
-        h[:, k + 1] = ((2 * k + 1 + beta - t) * h[:, k]
-                       - math.sqrt(k * (k + beta)) * h[:, k - 1]) / math.sqrt((k + 1) * (k + 1 + beta))
+        h[:, k + 1] = ((2 * k + 1 + beta - t) * h[:, k] - math.sqrt(k * (k + beta))
+                       * h[:, k - 1]) / math.sqrt((k + 1) * (k + 1 + beta))
     return h
 
 

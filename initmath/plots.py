@@ -530,7 +530,7 @@ def ldlt_variance_figure(out=None, *, monte_carlo=True, seed=0, quick=False):
     figure, (ax,) = _figure(1, 7.5, 4.8)
     sigma = np.logspace(-2.5, 0.5, _budget(quick, 120, 20))
     if simulator is not None:
-        from verification.wishart import _ldlt_layer
+        from verification.wishart import ldlt_layer_simulator
     layers = _budget(quick, 4000, 128)
     for (m, n), colour in zip(LDLT_SHAPES, _colours()):
         root_n = math.sqrt(n)
@@ -544,7 +544,7 @@ def ldlt_variance_figure(out=None, *, monte_carlo=True, seed=0, quick=False):
                f"series {m}x{n}", color=colour, ls="--", lw=1)
         if simulator is None:
             continue
-        mean, se = np.array([simulator.means(_ldlt_layer, layers, f"ldlt/{m}x{n}/{s}",
+        mean, se = np.array([simulator.means(ldlt_layer_simulator, layers, f"ldlt/{m}x{n}/{s}",
                                              m, n, s, 1.0, 1.0)
                              for s in LDLT_POINTS]).T
         _points(ax, np.array(LDLT_POINTS) * root_n, mean, se, f"mc {m}x{n}", color=colour)
@@ -617,11 +617,12 @@ def hessian_vs_glorot_figure(out=None, *, monte_carlo=True, seed=0, quick=False)
         right.text(0.99, bound, text, transform=right.get_yaxis_transform(), ha="right",
                    va="bottom", fontsize=8, color="grey")
     if simulator is not None:
-        from verification.hessian import _norms
+        from verification.hessian import spectral_norm_simulator
         matrices = _budget(quick, 1024, 64)
         for a, colour in ((None, colours[1]), (0.0, colours[3])):
             points = [p for p in HESSIAN_POINTS if not quick or p <= 16]
-            mean, se = np.array([simulator.means(_norms, matrices, f"hessian/{a}/{p}",
+            mean, se = np.array([simulator.means(spectral_norm_simulator, matrices,
+                                                 f"hessian/{a}/{p}",
                                                  HESSIAN_D_IN, p, a) for p in points]).T
             glorot = glorot_sigma(HESSIAN_D_IN, points)
             _points(right, points, 1 / mean / glorot, se / mean ** 2 / glorot,

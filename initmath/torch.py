@@ -50,12 +50,12 @@ from .critical_variance import S_MAX, critical_sigmas
 from .hessian import METHODS as _HESSIAN_SIGMA_METHODS
 from .hessian import glorot_sigma, hessian_sigma
 from .torch_tools import (SpectralEstimate, factorized_hessian_form, hessian_calibrate_,
-                          jacobian_spectral_norm, layer_hessian_norm)
+                          jacobian_spectral_norm, layer_hessian_norm, layer_maps)
 
 __all__ = ["fractional_moment_std", "fractional_moment_normal_", "hessian_std",
            "hessian_normal_", "init_model_", "InitRecord", "SpectralEstimate",
            "jacobian_spectral_norm", "layer_hessian_norm", "factorized_hessian_form",
-           "hessian_calibrate_"]
+           "hessian_calibrate_", "layer_maps"]
 
 MODES = ("fan_in", "fan_out")
 # mode -> initmath.critical_sigmas convention (docs/critical-variance.md, section 6)

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 __all__ = ["SpectralEstimate", "jacobian_spectral_norm", "layer_hessian_norm",
-           "hessian_calibrate_", "factorized_hessian_form"]
+           "hessian_calibrate_", "factorized_hessian_form", "layer_maps"]
 
 
 class SpectralEstimate(NamedTuple):
@@ -321,6 +321,50 @@ def _run(modules, h):
     for m in modules:
         h = m(h)
     return h
+
+
+def layer_maps(model):
+    r"""The layer maps whose Jacobians :func:`hessian_calibrate_` normalises.
+
+    An ``nn.Sequential`` (nested ones flattened) is cut before every ``nn.Linear``: layer
+    k is the map from the input of the k-th Linear to the input of the next one (the
+    Linear and the activations after it), :math:`z^{(k+1)} = f^{(k)}(w^{(k)} z^{(k)})`.
+
+    Parameters
+    ----------
+    model : torch.nn.Sequential
+
+    Returns
+    -------
+    tuple
+        ``(prefix, maps)``: ``prefix`` maps the model input to the input of the first
+        Linear (the identity when the model starts with one); ``maps`` is a list of
+        ``(name, callable)``, one per Linear, composing to the rest of the model.
+
+    Raises
+    ------
+    ValueError
+        If model is not an ``nn.Sequential``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from initmath.torch_tools import layer_maps
+    >>> net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    >>> prefix, maps = layer_maps(net)
+    >>> [name for name, _ in maps]
+    ['0', '2']
+    >>> x = torch.randn(5, 3)
+    >>> h = prefix(x)
+    >>> for _, f in maps:
+    ...     h = f(h)
+    >>> bool(torch.equal(h, net(x)))
+    True
+    """
+    prefix, blocks = _layer_blocks(model)
+    return (lambda h: _run(prefix, h)), [(name, lambda h, b=block: _run(b, h))
+                                         for name, _, block in blocks]
 
 
 def hessian_calibrate_(model, x, *, target=1.0, iters=50, tol=1e-6, max_rounds=20,

@@ -329,3 +329,17 @@ def test_cli_rejects_bad_arguments(argv, message, capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(argv + ["--quick", "--out", str(tmp_path)])
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_doctests_of_the_experiments_package():
+    """The experiments package is not under pytest's testpaths (it needs the extras), so
+    its docstring examples run here."""
+    import doctest
+    import importlib
+    attempted = 0
+    for name in ("data", "train", "stats", "horii", "gh_mnist", "skorski_lr", "report"):
+        module = importlib.import_module(f"experiments.{name}")
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0, name
+        attempted += result.attempted
+    assert attempted >= 10

@@ -163,12 +163,11 @@ def test_layer_hessian_norm_bad_input():
 
 def layer_norms(model, x):
     """Dense Jacobian norm of each Linear->activation block at its actual input."""
-    from initmath.torch_tools import _layer_blocks, _run
-    prefix, blocks = _layer_blocks(model)
-    h = _run(prefix, x)
+    from initmath.torch_tools import layer_maps
+    prefix, maps = layer_maps(model)
+    h = prefix(x)
     out = []
-    for _, _, block in blocks:
-        f = (lambda z, b=block: _run(b, z))
+    for _, f in maps:
         out.append(dense_jacobian_norm(f, h))
         h = f(h).detach()
     return out

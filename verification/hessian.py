@@ -30,7 +30,7 @@ def _quick(d_in, d_out):
     return 64 * CHUNKS if d_in * d_out < 1024 else 16 * CHUNKS
 
 
-def _norms(d_in, d_out, a):
+def spectral_norm_simulator(d_in, d_out, a):
     def simulate_(generator, n, device):
         w = torch.randn(n, d_out, d_in, generator=generator, device=device,
                         dtype=torch.float64)
@@ -52,7 +52,7 @@ def _check(d_in, d_out, method, a=None, theory=None, *, negative=False, label=No
     slope = "" if a is None else f" a={a}"
     return Check(name=f"E||J||_2 {label or method} d_in={d_in} d_out={d_out}{slope}",
                  area=AREA, params=dict(d_in=d_in, d_out=d_out, a=a),
-                 simulate=_norms(d_in, d_out, a), theory=value, samples=samples,
+                 simulate=spectral_norm_simulator(d_in, d_out, a), theory=value, samples=samples,
                  quick_samples=min(samples, _quick(d_in, d_out)), rule="iid", sensitivity=1.0,
                  negative_control=negative)
 

@@ -11,9 +11,10 @@ Theorem 1 (factorized form): H_w[g, g] = v^T H_z v + grad_z L . D^2_w z[g, g], a
 2 a b / (a^2 + b^2) of the factorized form a and the autograd form b = g^T (H g) along a
 random direction g, theory 1.  Both sides are computed to float64 rounding, so the
 spread is that of rounding and the check detects any systematic relative difference far
-below 1e-8; tanh at sigma sqrt(d) = 2 "as if exact" is the negative control.  (``core`` has no rule for "every
-sample within a fixed tolerance": a statistic equal to its theory on every sample has
-standard error 0 and z = inf there, so rounding is the only honest noise for an identity.)
+below 1e-8; tanh at sigma sqrt(d) = 2 "as if exact" is the negative control.  (``core``
+has no rule for "every sample within a fixed tolerance": a statistic equal to its theory
+on every sample has standard error 0 and z = inf there, so rounding is the only honest
+noise for an identity.)
 
 Remark 2 (tanh, small weights): with all weights scaled by s, the neglected term over the
 kept one behaves as rho = |H_2| / |H_1| ~ s^p, p = 2k - n + 2 for layer k of n (zero
@@ -37,7 +38,8 @@ tests assert it over random networks).
 Corollary 1 (calibration): ``hessian_calibrate_`` on a random deep MLP with a batch X, then
 the Jacobian norm of each layer map at a fresh batch X' from the same law (dense
 per-sample Jacobians by torch.func and their exact largest singular value, so the
-measurement does not rely on the library's Lanczos).  For bias-free ReLU the calibrated norm at X' is exactly
+measurement does not rely on the library's Lanczos).  For bias-free ReLU the calibrated
+norm at X' is exactly
 M_k(X', W^0) / M_k(X, W^0) (positive rescaling keeps every activation pattern), so with X,
 X' iid the mean of its log is exactly 0; for tanh it is 0 up to the dependence of the
 scale on X (measured below the checks' resolution).  Statistic: 1 + mean_k log||J_k|| (the
@@ -51,8 +53,8 @@ import math
 import torch
 from torch import nn
 
-from initmath.torch_tools import (_layer_blocks, _run, factorized_hessian_form,
-                                  hessian_calibrate_, layer_hessian_norm)
+from initmath.torch_tools import (factorized_hessian_form, hessian_calibrate_,
+                                  layer_hessian_norm, layer_maps)
 
 from .core import CHUNKS, Check, samples_for
 
@@ -262,18 +264,13 @@ def _degree_check(activation, theory, label, *, negative=False, depth=3):
                  negative_control=negative)
 
 
-def _layer_maps(model):
-    """The layer maps of ``hessian_calibrate_`` (Linear up to the next Linear)."""
-    return [lambda z, b=block: _run(b, z) for _, _, block in _layer_blocks(model)[1]]
-
-
 def _jacobian_norms(model, inputs):
     """||J^(i)|| of each layer map at its actual input, as the batch operator that
     ``hessian_calibrate_`` normalises (block diagonal: the max over samples), measured
     independently of the library's Lanczos: dense per-sample Jacobians (torch.func) and
     their exact largest singular value."""
     norms, h = [], inputs
-    for layer_map in _layer_maps(model):
+    for _, layer_map in layer_maps(model)[1]:
         per_sample = torch.func.vmap(torch.func.jacrev(lambda z, f=layer_map: f(z[None])[0]))
         norms.append(float(torch.linalg.matrix_norm(per_sample(h).detach(), ord=2).max()))
         with torch.no_grad():

@@ -61,7 +61,7 @@ def _trace_check(m, n, k, *, negative=False):
                  sensitivity=2 * k, negative_control=negative)
 
 
-def _ldlt_layer(m, n, sigma, alpha, gamma):
+def ldlt_layer_simulator(m, n, sigma, alpha, gamma):
     def simulate_(generator, count, device):
         w0 = sigma * torch.randn(count, m, n, generator=generator, device=device,
                                  dtype=torch.float64)
@@ -88,7 +88,7 @@ def _ldlt_check(m, n, sigma, *, theory=None, label="exact", negative=False):
     return Check(name=f"LDLT Var[y_i] ({label}) m={m} n={n} sigma^2/radius="
                       f"{sigma ** 2 / radius:.2g}", area=AREA,
                  params=dict(m=m, n=n, sigma=sigma, alpha=alpha, gamma=gamma),
-                 simulate=_ldlt_layer(m, n, sigma, alpha, gamma),
+                 simulate=ldlt_layer_simulator(m, n, sigma, alpha, gamma),
                  theory=float(exact if theory is None else theory), samples=samples,
                  quick_samples=min(samples, 128 * CHUNKS), rule="iid",
                  sensitivity=sensitivity, negative_control=negative)
