@@ -156,6 +156,16 @@ def _exact_identity(n, p):
     return out
 
 
+def _identity_norm(d_in, d_out, method):
+    """E||G||_2 for standard Gaussian d_out x d_in matrices (arrays) by ``method``."""
+    n, p = np.maximum(d_in, d_out), np.minimum(d_in, d_out)
+    if method == "gordon":
+        return np.sqrt(n) + np.sqrt(p)
+    if method == "tracy-widom":
+        return _spectral_norm.johnstone_norm(n, p)
+    return _exact_identity(n, p)
+
+
 def _binomial_terms(d_out):
     """Numbers k of unit slopes among d_out fair coins with non-negligible probability
     (dropped mass < 1e-18) and their probabilities."""
@@ -166,11 +176,16 @@ def _binomial_terms(d_out):
     return k[keep], pmf[keep]
 
 
-def _relu_mixture(d_in, d_out, norm_of_rows):
+def _relu_mixture(d_in, d_out, method):
     """E||D G|| for slopes {1, 0}: sum over k = #active rows of P(k) E||G_k||."""
     k, pmf = _binomial_terms(d_out)
     active = k > 0
-    return float(pmf[active] @ norm_of_rows(np.full(active.sum(), d_in), k[active]))
+    return float(pmf[active] @ _identity_norm(d_in, k[active], method))
+
+
+_NO_EXACT_SLOPE = ("method='exact' with 0 < a < 1 needs d_in == 1 or d_out == 1 (the largest "
+                   "eigenvalue of a Wishart matrix with two covariance levels has no exact law "
+                   "here); use method='tracy-widom'")
 
 
 def _column_norm(d_out, a):
@@ -202,17 +217,14 @@ def _slope_norm(d_in, d_out, a, method):
         if d_in == 1:
             return _column_norm(d_out, a)
         if a == 0:
-            return _relu_mixture(d_in, d_out, lambda n, k: _exact_identity(
-                np.maximum(n, k), np.minimum(n, k)))
-        raise ValueError("method='exact' with 0 < a < 1 needs d_in == 1 or d_out == 1 (the "
-                         "largest eigenvalue of a Wishart matrix with two covariance levels "
-                         "has no exact law here); use method='tracy-widom'")
+            return _relu_mixture(d_in, d_out, method)
+        raise ValueError(_NO_EXACT_SLOPE)
     if a == 0:
-        return _relu_mixture(d_in, d_out, lambda n, k: _spectral_norm.johnstone_norm(
-            np.maximum(n, k), np.minimum(n, k)))
+        return _relu_mixture(d_in, d_out, method)
     k, pmf = _binomial_terms(d_out)
+    # k = 0: every row has slope a, so the norm is a E||G||
     norms = np.where(k > 0, _spectral_norm.two_level_norm(d_in, np.maximum(k, 1), d_out - k, a),
-                     a * float(_spectral_norm.johnstone_norm(max(d_in, d_out), min(d_in, d_out))))
+                     a * float(_identity_norm(d_in, d_out, method)))
     return float(pmf @ norms)
 
 # --------------------------------------------------------------------------- public
@@ -282,20 +294,15 @@ def expected_norm(d_in, d_out, *, a=None, method="exact"):
     d_in, d_out = _widths(d_in, d_out)
     _validate.choice(method, "method", METHODS)
     if a is None:
-        n, p = np.maximum(d_in, d_out), np.minimum(d_in, d_out)
-        if method == "gordon":
-            return _finish(np.sqrt(n) + np.sqrt(p))
-        if method == "tracy-widom":
-            return _finish(_spectral_norm.johnstone_norm(n, p))
-        return _finish(_exact_identity(n, p))
+        return _finish(_identity_norm(d_in, d_out, method))
     a = _validate.real(a, "a", 0.0, 1.0)
     if method == "exact" and np.any((a > 0) & (a < 1) & (d_in > 1) & (d_out > 1)):
-        _slope_norm(2, 2, 0.5, "exact")            # raises the explanatory ValueError
+        raise ValueError(_NO_EXACT_SLOPE)          # before any (slow) exact value
     d_in, d_out, a = np.broadcast_arrays(d_in, d_out, a)
     out = np.empty(d_in.shape)
     for index in np.ndindex(d_in.shape):
         args = int(d_in[index]), int(d_out[index])
-        out[index] = (float(expected_norm(*args, method=method)) if a[index] == 1
+        out[index] = (float(_identity_norm(*args, method)) if a[index] == 1
                       else _slope_norm(*args, float(a[index]), method))
     return _finish(out)
 
