@@ -10,8 +10,9 @@ Importing initmath does not import torch; the Monte Carlo checks live in the sep
 ``verification`` package.
 """
 from .critical_variance import (critical_sigma, critical_sigmas, critical_variance,
-                                log_moment_factor, moment_factor, rrelu_critical_sigma,
-                                rrelu_critical_variance, rrelu_moment_factor)
+                                kaiming_sigma, log_moment_factor, moment_factor,
+                                rrelu_critical_sigma, rrelu_critical_variance,
+                                rrelu_moment_factor)
 from .hessian import expected_norm, glorot_sigma, hessian_glorot_ratio, hessian_sigma
 from .kl import (burn_in_steps, compare_with_paper, discretization_error, kl_bound_derivation,
                  kl_bound_derivation_latex, kl_loss_bound, least_squares_stationary,
@@ -42,6 +43,7 @@ __all__ = [
     "critical_sigma",
     "critical_variance",
     "critical_sigmas",
+    "kaiming_sigma",
     "rrelu_moment_factor",
     "rrelu_critical_sigma",
     "rrelu_critical_variance",

@@ -16,7 +16,6 @@ Bad arguments exit with status 2 and one line saying what is wrong.
 import argparse
 import contextlib
 import importlib
-import math
 import sys
 import threading
 
@@ -30,14 +29,14 @@ _PLOT_NAMES = ("gh-figure1", "gh-figure2", "gh-figure3", "lyapunov", "ldlt-varia
 def _sigma(args):
     """sigma-bar at one (s, d, a), Kaiming beside it, mu there, the 1/d expansion."""
     from .asymptotics import critical_sigma_expansion, d as d_symbol
-    from .critical_variance import critical_sigma
+    from .critical_variance import critical_sigma, kaiming_sigma
     from .lyapunov import lyapunov_exponent
     sigma = critical_sigma(args.s, args.d, args.a, dps=args.dps)
     expansion = float(critical_sigma_expansion(args.s, args.a, order=args.order).subs(
         d_symbol, args.d))
     digits = args.dps or 15
     rows = [("sigma-bar", sigma), ("sigma-bar^2", sigma * sigma),
-            ("Kaiming sqrt(2/((1+a^2) d))", math.sqrt(2 / ((1 + args.a ** 2) * args.d))),
+            ("Kaiming sqrt(2/((1+a^2) d))", kaiming_sigma(args.d, args.a)),
             ("mu at sigma-bar (Lyapunov exponent)", lyapunov_exponent(
                 float(sigma), args.d, args.a, dps=args.dps)),
             (f"1/d expansion, {args.order} terms", expansion),

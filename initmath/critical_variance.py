@@ -36,6 +36,7 @@ __all__ = [
     "moment_factor",
     "critical_sigma",
     "critical_variance",
+    "kaiming_sigma",
     "critical_sigmas",
     "rrelu_moment_factor",
     "rrelu_critical_sigma",
@@ -355,6 +356,39 @@ def critical_variance(s, d, a=0.0, *, keep_prob=1.0, dps=None, method="auto"):
     True
     """
     return _evaluate(s, d, a, keep_prob, dps, method, "variance")
+
+
+def kaiming_sigma(d, a=0.0):
+    r"""He/Kaiming standard deviation :math:`\sqrt{2/((1+a^2)d)}`, the s = 2 case of
+    :func:`critical_sigma` (:math:`I_a(2, d) = (1+a^2)d/2`) in closed form.
+
+    Parameters
+    ----------
+    d : int or array_like
+        Layer width, integer >= 1.
+    a : float or array_like, default 0
+        Negative slope in [0, 1] (broadcast with d).
+
+    Returns
+    -------
+    float or ndarray
+
+    Raises
+    ------
+    ValueError
+        If d is not an integer >= 1 or a is outside [0, 1].
+
+    Examples
+    --------
+    >>> import math
+    >>> from initmath.critical_variance import critical_sigma, kaiming_sigma
+    >>> math.isclose(kaiming_sigma(64, 0.01), critical_sigma(2.0, 64, 0.01), rel_tol=1e-13)
+    True
+    """
+    d = _validate.positive_integer(d, "d")
+    a = _validate.real(a, "a", 0.0, 1.0)
+    out = np.sqrt(2.0 / ((1 + a * a) * d))
+    return out[()] if out.ndim == 0 else out
 
 
 @_document

@@ -33,7 +33,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from . import _validate
-from .critical_variance import critical_sigma, critical_variance, log_moment_factor
+from .critical_variance import critical_sigma, critical_variance, kaiming_sigma, log_moment_factor
 from .hessian import glorot_sigma, hessian_sigma
 from .ldlt import ldlt_output_variance, ldlt_series_radius
 from .lyapunov import edge_sigma, log_norm_distribution, lyapunov_exponent, stochastic_dominance
@@ -358,10 +358,6 @@ FIGURE3_D = (2, 8, 64, 512)
 FIGURE3_SIMULATED_D = (2, 8, 64)
 
 
-def _kaiming(d, a=0.0):
-    return np.sqrt(2 / ((1 + np.square(a)) * np.asarray(d, float)))
-
-
 @_document
 def gh_figure3(out=None, *, monte_carlo=True, seed=0, quick=False):
     r"""Gürbüzbalaban & Hu, Figure 3: the dependence of :math:`\bar\sigma_0(s, d)` on
@@ -399,7 +395,7 @@ def gh_figure3(out=None, *, monte_carlo=True, seed=0, quick=False):
     layers, networks = _budget(quick, 8, 4), _budget(quick, 4096, 128)
     s_points = np.array(FIGURE3_S)
     for width, colour in zip(FIGURE3_D, colours):
-        _curve(right, s, critical_sigma(s, width) / _kaiming(width), f"exact d={width}",
+        _curve(right, s, critical_sigma(s, width) / kaiming_sigma(width), f"exact d={width}",
                color=colour, label=f"d = {width}")
         if simulator is None or width not in FIGURE3_SIMULATED_D:
             continue
@@ -407,8 +403,8 @@ def gh_figure3(out=None, *, monte_carlo=True, seed=0, quick=False):
                                         f"figure3/{width}").ravel())
         means, ses = np.array([_mean_se(r ** order) for order in s_points]).T
         sigma_hat = means ** (-1 / s_points)
-        _points(right, s_points, sigma_hat / _kaiming(width),
-                sigma_hat * ses / (s_points * means) / _kaiming(width), f"mc d={width}",
+        _points(right, s_points, sigma_hat / kaiming_sigma(width),
+                sigma_hat * ses / (s_points * means) / kaiming_sigma(width), f"mc d={width}",
                 color=colour)
     right.axhline(1, color="grey", lw=0.8)
     right.set(xscale="log", yscale="log", xlabel="moment order s",
@@ -462,7 +458,7 @@ def lyapunov_figure(out=None, *, monte_carlo=True, seed=0, quick=False):
     layers, networks = _budget(quick, 8, 4), _budget(quick, 2000, 128)
     for d, colour in zip(LYAPUNOV_D, colours):
         for a, style in zip(LYAPUNOV_A, ("-", "--")):
-            kaiming = float(_kaiming(d, a))
+            kaiming = float(kaiming_sigma(d, a))
             tag = f"d={d} a={a:g}"
             _curve(left, ratio, lyapunov_exponent(ratio * kaiming, d, a), f"exact {tag}",
                    color=colour, ls=style, label=f"d = {d}, a = {a:g}")
@@ -491,7 +487,7 @@ def lyapunov_figure(out=None, *, monte_carlo=True, seed=0, quick=False):
 
     d = np.unique(np.round(np.logspace(0, 3, _budget(quick, 80, 10))).astype(int))
     for a, colour in zip(LYAPUNOV_EDGE_A, colours[3:]):
-        _curve(right, d, edge_sigma(d, a) / _kaiming(d, a), f"edge a={a:g}", color=colour,
+        _curve(right, d, edge_sigma(d, a) / kaiming_sigma(d, a), f"edge a={a:g}", color=colour,
                label=f"a = {a:g}")
     right.axhline(1, color="grey", lw=0.8)
     right.set(xscale="log", yscale="log", xlabel="width d",

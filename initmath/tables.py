@@ -22,7 +22,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from .critical_variance import critical_sigma, moment_factor
+from .critical_variance import critical_sigma, kaiming_sigma, moment_factor
 from .hessian import glorot_sigma, hessian_sigma
 from .kl import kl_loss_bound, optimal_init_sigma, optimized_loss_bound, quadratic_stationary
 from .ldlt import ldlt_output_variance
@@ -54,13 +54,9 @@ class Kind(NamedTuple):
     many_rows: bool = False
 
 
-def _kaiming(point):
-    return math.sqrt(2 / ((1 + point["a"] ** 2) * point["d"]))
-
-
 def _critical_sigma(p, dps):
     sigma = critical_sigma(p["s"], p["d"], p["a"], dps=dps)
-    return sigma, sigma * sigma, _kaiming(p)
+    return sigma, sigma * sigma, kaiming_sigma(p["d"], p["a"])
 
 
 def _hessian_sigma(p, dps):

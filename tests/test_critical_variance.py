@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from scipy import special
 
-from initmath import (critical_sigma, critical_sigmas, critical_variance, log_moment_factor,
-                      moment_factor, rrelu_critical_sigma, rrelu_critical_variance,
-                      rrelu_moment_factor)
+from initmath import (critical_sigma, critical_sigmas, critical_variance, kaiming_sigma,
+                      log_moment_factor, moment_factor, rrelu_critical_sigma,
+                      rrelu_critical_variance, rrelu_moment_factor)
 
 S_VALUES = [0.05, 0.3, 1.0, 1.7, 2.0, 3.0, 4.0]
 D_VALUES = [1, 2, 3, 7, 64, 1000, 10**5, 10**7]
@@ -413,3 +413,14 @@ def test_expansion_converges_at_the_right_rate(s, a):
     # Richardson: scaled = c4 + c5/d, so 2*scaled(2d) - scaled(d) -> c4 with O(d^-2) error.
     assert abs((2 * scaled[2] - scaled[1]) / c4 - 1) < 0.01
     assert abs(scaled[2] - c4) < abs(scaled[0] - c4)
+
+
+def test_kaiming_sigma_is_the_s2_critical_sigma():
+    d = np.array([1, 2, 16, 64, 1000])[:, None]
+    a = np.array([0.0, 0.01, 0.5, 1.0])[None, :]
+    np.testing.assert_allclose(kaiming_sigma(d, a), critical_sigma(2.0, d, a), rtol=1e-13)
+    assert isinstance(kaiming_sigma(64), float)
+    with pytest.raises(ValueError, match="d must"):
+        kaiming_sigma(0)
+    with pytest.raises(ValueError, match="a must"):
+        kaiming_sigma(8, 1.5)
