@@ -47,6 +47,44 @@ def print_machine(info):
           f"mpmath {info['mpmath']} ({info['mpmath_backend']})")
 
 
+def torch_rate(function, units, device, seconds=1.0, rounds=3):
+    """units per second of function() on a torch device: the best of ``rounds`` rounds of
+    ~``seconds`` each (synchronising CUDA around every round), after one warm-up call."""
+    import torch
+    function()
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    best = 0.0
+    for _ in range(rounds):
+        sync()
+        start, count = time.perf_counter(), 0
+        while time.perf_counter() - start < seconds:
+            function()
+            count += 1
+        sync()
+        best = max(best, units * count / (time.perf_counter() - start))
+    return best
+
+
+def torch_setup(description, argv):
+    """The torch benchmarks' command line (--device auto|cpu|cuda, --json PATH): parse it,
+    choose the device, print the machine; return (args, device, machine info)."""
+    import argparse
+    import torch
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--json", metavar="PATH")
+    args = parser.parse_args(argv)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" \
+        else args.device
+    info = machine_info()
+    info["device"] = torch.cuda.get_device_name() if device == "cuda" else info["processor"]
+    info["torch_threads"] = torch.get_num_threads()
+    print_machine(info)
+    print(f"device   {device} ({info['device']}), torch {torch.__version__}, "
+          f"{info['torch_threads']} threads")
+    return args, device, info
+
+
 def write_json(report, path):
     """Write the report as JSON when a path was given on the command line."""
     if path:

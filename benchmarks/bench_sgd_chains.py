@@ -10,49 +10,20 @@ W <- W - lr (A W + xi) of one chain, K fresh normals), with the generator's own 
 (torch.randn of the same shape into a preallocated buffer) as the bound: each
 chain-step needs K normals.  States above 1e7 entries (80 MB) are skipped.
 """
-import argparse
-import time
-
 import numpy as np
 import torch
-from _common import machine_info, print_machine, write_json
+from _common import torch_rate, torch_setup, write_json
 
 from verification.kl import quadratic_sgd
 
 DIMENSIONS = (10, 100, 1000)
 CHAINS = (1_000, 10_000, 100_000)
 MAX_ENTRIES = 10_000_000
-
-
-def rate(function, units, device, seconds=0.5, rounds=3):
-    """units per second of function(): the best of ``rounds`` rounds of ~``seconds``."""
-    function()
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    best = 0.0
-    for _ in range(rounds):
-        sync()
-        start, count = time.perf_counter(), 0
-        while time.perf_counter() - start < seconds:
-            function()
-            count += 1
-        sync()
-        best = max(best, units * count / (time.perf_counter() - start))
-    return best
+SECONDS = 0.5                   # per timing round
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--json", metavar="PATH")
-    args = parser.parse_args(argv)
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" \
-        else args.device
-    info = machine_info()
-    info["device"] = torch.cuda.get_device_name() if device == "cuda" else info["processor"]
-    info["torch_threads"] = torch.get_num_threads()
-    print_machine(info)
-    print(f"device   {device} ({info['device']}), torch {torch.__version__}, "
-          f"{info['torch_threads']} threads")
+    args, device, info = torch_setup(__doc__.splitlines()[0], argv)
     generator = torch.Generator(device=device).manual_seed(0)
     report = {"machine": info, "torch_device": device, "runs": []}
     for K in DIMENSIONS:
@@ -63,9 +34,9 @@ def main(argv=None):
                 continue
             w = torch.randn(n, K, generator=generator, device=device, dtype=torch.float64)
             buffer = torch.empty_like(w)
-            steps = rate(lambda: problem.step(w, generator), n, device)
-            normals = rate(lambda: torch.randn(buffer.shape, generator=generator,
-                                               out=buffer), n * K, device)
+            steps = torch_rate(lambda: problem.step(w, generator), n, device, SECONDS)
+            normals = torch_rate(lambda: torch.randn(buffer.shape, generator=generator,
+                                                     out=buffer), n * K, device, SECONDS)
             report["runs"].append({"K": K, "chains": n, "chain_steps_per_s": steps,
                                    "normals_per_s": normals,
                                    "fraction": steps * K / normals})

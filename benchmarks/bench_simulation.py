@@ -12,11 +12,8 @@ min(normals/s, (write bytes/s) / 4) / d^2, measured here with torch.randn into a
 preallocated buffer (the generator alone) and a plain fill of the same buffer (the write
 bandwidth).  The fraction of the bound achieved is printed.
 """
-import argparse
-import time
-
 import torch
-from _common import machine_info, print_machine, write_json
+from _common import torch_rate, torch_setup, write_json
 
 from verification import simulate
 
@@ -24,47 +21,20 @@ WIDTHS = (64, 256, 1024)
 LAYERS = 4
 
 
-def rate(function, units, seconds=1.0, device="cpu", rounds=3):
-    """units per second of function(): the best of ``rounds`` rounds of ~``seconds``."""
-    function()
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    best = 0.0
-    for _ in range(rounds):
-        sync()
-        start, count = time.perf_counter(), 0
-        while time.perf_counter() - start < seconds:
-            function()
-            count += 1
-        sync()
-        best = max(best, units * count / (time.perf_counter() - start))
-    return best
-
-
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--json", metavar="PATH")
-    args = parser.parse_args(argv)
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" \
-        else args.device
-    info = machine_info()
-    info["device"] = torch.cuda.get_device_name() if device == "cuda" else info["processor"]
-    info["torch_threads"] = torch.get_num_threads()
-    print_machine(info)
-    print(f"device   {device} ({info['device']}), torch {torch.__version__}, "
-          f"{info['torch_threads']} threads")
+    args, device, info = torch_setup(__doc__.splitlines()[0], argv)
     generator = torch.Generator(device=device).manual_seed(0)
     report = {"machine": info, "torch_device": device, "widths": {}}
     for d in WIDTHS:
         batch = max(1, simulate.MEMORY_BYTES[device] // (4 * d * d))
         buffer = torch.empty(batch, d, d, device=device)
-        normals = rate(lambda: torch.randn(buffer.shape, generator=generator, out=buffer),
-                       buffer.numel(), device=device)
-        write_bytes = rate(lambda: buffer.fill_(1.0), 4 * buffer.numel(), device=device)
+        normals = torch_rate(lambda: torch.randn(buffer.shape, generator=generator,
+                                                 out=buffer), buffer.numel(), device)
+        write_bytes = torch_rate(lambda: buffer.fill_(1.0), 4 * buffer.numel(), device)
         bound = min(normals, write_bytes / 4) / (d * d)
-        achieved = rate(lambda: simulate.norm_ratios([d] * (LAYERS + 1), [1.0] * LAYERS, batch,
-                                                     generator, device, simulate.leaky_relu(0.0)),
-                        batch * LAYERS, device=device)
+        achieved = torch_rate(lambda: simulate.norm_ratios(
+            [d] * (LAYERS + 1), [1.0] * LAYERS, batch, generator, device,
+            simulate.leaky_relu(0.0)), batch * LAYERS, device)
         report["widths"][d] = {"layer_samples_per_s": achieved, "bound": bound,
                                "normals_per_s": normals, "write_bytes_per_s": write_bytes,
                                "fraction": achieved / bound}
