@@ -14,21 +14,24 @@ from .critical_variance import (critical_sigma, critical_sigmas, critical_varian
                                 rrelu_critical_sigma, rrelu_critical_variance,
                                 rrelu_moment_factor)
 from .hessian import expected_norm, glorot_sigma, hessian_glorot_ratio, hessian_sigma
-from .kl import (burn_in_steps, compare_with_paper, discretization_error, kl_bound_derivation,
-                 kl_bound_derivation_latex, kl_loss_bound, least_squares_stationary,
-                 optimal_init_sigma, optimized_loss_bound, printed_equations,
-                 quadratic_kl_divergence, quadratic_stationary)
 from .ldlt import ldlt_output_variance, ldlt_series_radius, ldlt_sigma_for_variance
 from .lyapunov import (edge_sigma, log_norm_distribution, log_norm_variance, lyapunov_exponent,
                        stochastic_dominance)
 
 __version__ = "0.1.0"
 
-# The symbolic expansions need sympy, whose import alone takes ~0.2 s: load on first use.
+# Load on first use: the symbolic expansions need sympy (~0.2 s to import), the KL module
+# scipy.linalg and scipy.sparse (~60 ms, a fifth of initmath's own import time).
 _LAZY = {"critical_variance_expansion": "asymptotics", "critical_sigma_expansion": "asymptotics",
          **{name: "wishart" for name in ("wishart_trace_moment", "wishart_mixed_moment",
                                          "wishart_spectral_moment", "marchenko_pastur_moment",
-                                         "wishart_trace_moment_latex")}}
+                                         "wishart_trace_moment_latex")},
+         **{name: "kl" for name in ("kl_loss_bound", "optimal_init_sigma",
+                                    "optimized_loss_bound", "quadratic_stationary",
+                                    "quadratic_kl_divergence", "discretization_error",
+                                    "least_squares_stationary", "burn_in_steps",
+                                    "kl_bound_derivation", "kl_bound_derivation_latex",
+                                    "printed_equations", "compare_with_paper")}}
 
 
 def __getattr__(name):

@@ -135,6 +135,17 @@ def test_kl_import_does_not_import_sympy():
     assert out == ["False", "False"]
 
 
+def test_initmath_loads_the_kl_module_on_first_use():
+    """initmath exports the KL functions lazily (initmath._LAZY), so that importing
+    initmath does not pay for scipy.linalg / scipy.sparse."""
+    code = ("import sys, initmath; before = 'initmath.kl' in sys.modules or "
+            "'scipy.sparse.linalg' in sys.modules; f = initmath.kl_loss_bound; "
+            "import initmath.kl; print(before, f is initmath.kl.kl_loss_bound)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "True"]
+
+
 # --------------------------------------------------------------------------- the paper
 def test_compare_with_paper_verdicts():
     checks = compare_with_paper()
