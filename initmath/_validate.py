@@ -1,9 +1,10 @@
-"""Argument checks shared by the public functions.
+"""The one validation layer: argument checks and result guards shared by the public functions.
 
 Every check raises ValueError naming the argument and its allowed range, so a bad
 input never turns into a silent NaN, a hang or a wrong number.  Values are returned
 as numpy arrays (float64 or int64) ready to broadcast, or, on the high-precision
-path, as exact mpmath numbers.
+path, as exact mpmath numbers.  The domain limits that several areas share live here
+(``D_MAX``, ``DPS_MAX``, ``WORK_BUDGET_S``) and are documented in ``docs/domain.md``.
 """
 import math
 import numbers
@@ -12,7 +13,24 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 
-__all__ = ["real", "positive_integer", "dps_or_none", "choice", "mp_number"]
+__all__ = ["D_MAX", "DPS_MAX", "WORK_BUDGET_S", "real", "positive_integer", "scalar",
+           "dps_or_none", "choice", "mp_number", "finite_result", "bound_text"]
+
+# Widths (and other counts) up to 2**53 are exact in float64, which the numerical
+# routes use for d; beyond it d + 1 == d in float64 and results would silently stop
+# depending on d.
+D_MAX = 2 ** 53
+DPS_MAX = 10000
+# A valid input whose evaluation would take longer than this (seconds, on one core of a
+# 2-core machine) takes a faster route or raises saying why and what to do instead.
+WORK_BUDGET_S = 30
+
+
+def bound_text(x):
+    """A bound as people write it: 2**53 rather than 9.0072e+15, 1e-300 rather than 1e-300."""
+    if isinstance(x, numbers.Integral) and x >= 2 ** 20 and x & (x - 1) == 0:
+        return f"2**{int(x).bit_length() - 1}"
+    return f"{x:g}"
 
 
 def _array(value, name):
@@ -22,21 +40,31 @@ def _array(value, name):
         value = float(value)
     try:
         array = np.asarray(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{name} must be a real number or an array of them, "
                          f"got {value!r}") from None
     if array.dtype == object:
         try:
-            array = np.asarray(array.tolist(), dtype=float) if all(
+            array = np.asarray([_plain(v) for v in array.flat],
+                               dtype=float).reshape(array.shape) if all(
                 isinstance(v, (numbers.Real, mpmath.mpf)) and not isinstance(v, bool)
                 for v in array.flat) else None
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             array = None
         if array is None:
             raise ValueError(f"{name} must be a real number or an array of them, got {value!r}")
     if array.dtype.kind not in "iuf":
         raise ValueError(f"{name} must be real (not {array.dtype}), got {value!r}")
     return array
+
+
+def _plain(v):
+    """A real scalar as a float, with Python ints too large for float64 mapped to inf
+    (so that the range check, not an OverflowError, reports them)."""
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf if v > 0 else -math.inf
 
 
 def _first_bad(array, ok):
@@ -48,48 +76,70 @@ def _in_range(x, low, high, low_open, high_open):
             and (high is None or (x < high if high_open else x <= high)))
 
 
+def _interval(low, high, low_open, high_open):
+    return (("(" if low_open or low is None else "[")
+            + ("-inf" if low is None else bound_text(low)) + ", "
+            + ("inf" if high is None else bound_text(high))
+            + (")" if high_open or high is None else "]"))
+
+
 def real(value, name, low=None, high=None, *, low_open=False, high_open=False):
     """value as a float64 array, all finite and within [low, high] (or open ends)."""
     if type(value) in (float, int) and _in_range(value, low, high, low_open, high_open):
         return np.array(float(value))           # fast path for a plain scalar
     array = _array(value, name).astype(float)
-    allowed = (("(" if low_open else "[") + ("-inf" if low is None else f"{low:g}") + ", "
-               + ("inf" if high is None else f"{high:g}") + (")" if high_open or high is None
-                                                              else "]"))
     ok = np.isfinite(array)
     if low is not None:
         ok &= (array > low) if low_open else (array >= low)
     if high is not None:
         ok &= (array < high) if high_open else (array <= high)
     if not ok.all():
-        raise ValueError(f"{name} must be finite and lie in {allowed}, "
+        raise ValueError(f"{name} must be finite and lie in "
+                         f"{_interval(low, high, low_open, high_open)}, "
                          f"got {_first_bad(array, ok)!r}")
     return array
 
 
-def positive_integer(value, name):
-    """value as an int64 array of integers >= 1 (integral floats such as 64.0 are accepted)."""
-    if type(value) is int and 1 <= value < 2 ** 62:
+def positive_integer(value, name, high=D_MAX):
+    """value as an int64 array of integers in [1, high] (integral floats such as 64.0 are
+    accepted; Python ints of any size are compared exactly, never wrapped around)."""
+    if type(value) is int and 1 <= value <= high:
         return np.array(value, dtype=np.int64)  # fast path for a plain scalar
+    allowed = f"an integer in [1, {bound_text(high)}]"
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be {allowed}, got {_show_int(int(value))}")
     array = _array(value, name)
     if array.dtype.kind == "f":
-        ok = np.isfinite(array) & (array == np.round(array)) & (array < 2.0 ** 62)
-        if not ok.all():
-            raise ValueError(f"{name} must be an integer >= 1, got {_first_bad(array, ok)!r}")
-    array = array.astype(np.int64)
-    ok = array >= 1
+        ok = np.isfinite(array) & (array == np.round(array)) & (array >= 1) & (array <= high)
+    else:
+        ok = (array >= 1) & (array <= high)
     if not ok.all():
-        raise ValueError(f"{name} must be an integer >= 1, got {_first_bad(array, ok)!r}")
-    return array
+        raise ValueError(f"{name} must be {allowed}, got {_first_bad(array, ok)!r}")
+    return array.astype(np.int64)
+
+
+def _show_int(n):
+    """A huge integer shortened to its leading digits (an error message stays one line)."""
+    text = str(n)
+    return text if len(text) <= 24 else f"{text[:8]}...({len(text)} digits)"
+
+
+def scalar(value, name):
+    """value itself if it is a single number (a 0-d array counts): for the arguments that
+    do not broadcast, so an array gets a ValueError instead of a TypeError deep inside."""
+    if np.ndim(value) != 0:
+        raise ValueError(f"{name} must be a single number, not an array of shape "
+                         f"{np.shape(value)}")
+    return value.item() if isinstance(value, np.ndarray) else value
 
 
 def dps_or_none(dps):
-    """None (float64) or the number of significant decimal digits, an int in [1, 10000]."""
+    """None (float64) or the number of significant decimal digits, an int in [1, DPS_MAX]."""
     if dps is None:
         return None
     if isinstance(dps, (bool, np.bool_)) or not isinstance(dps, numbers.Integral) or not (
-            1 <= dps <= 10000):
-        raise ValueError(f"dps must be None or an integer in [1, 10000], got {dps!r}")
+            1 <= dps <= DPS_MAX):
+        raise ValueError(f"dps must be None or an integer in [1, {DPS_MAX}], got {dps!r}")
     return int(dps)
 
 
@@ -98,6 +148,17 @@ def choice(value, name, allowed):
     if not isinstance(value, str) or value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
     return value
+
+
+def finite_result(out, what, hint=""):
+    """out unchanged if every entry is finite; otherwise a ValueError that says which
+    quantity left float64's range (and, in hint, what to do), never a silent nan/inf."""
+    values = np.asarray(out, dtype=float)
+    if not np.isfinite(values).all():
+        raise ValueError(f"{what} is not representable in float64 for these arguments "
+                         f"(got {_first_bad(values, np.isfinite(values))!r})"
+                         + (f"; {hint}" if hint else ""))
+    return out
 
 
 def mp_number(value):
