@@ -2,7 +2,8 @@
 
 ``python -m experiments [--quick] [--only NAME] [--out DIR] [--seed N] [--device D]
 [--data PATH --dataset mnist|fashion-mnist]`` runs them and writes Markdown and LaTeX
-tables and PNG figures into the output folder (docs/experiments.md discusses a full run).
+tables and PNG figures into the output folder (default ``results/experiments/``,
+git-ignored; docs/experiments.md discusses the full run committed in docs/experiments/).
 
 Modules: :mod:`.data` (digits, IDX files), :mod:`.train` (the one training loop),
 :mod:`.stats` (intervals over seeds), :mod:`.report` (tables, figures), one module per

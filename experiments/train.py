@@ -295,5 +295,13 @@ def run(widths, scheme, data, *, seed, lr, epochs, batch_size, device="cpu", rec
     True
     """
     model = initialized_mlp(widths, scheme, seed=seed, activation=activation, **params)
-    return train(model, data, lr=lr, epochs=epochs, batch_size=batch_size,
-                 seed=derive_seed(seed, "order"), device=device, record_every=record_every)
+    history = train(model, data, lr=lr, epochs=epochs, batch_size=batch_size,
+                    seed=derive_seed(seed, "order"), device=device, record_every=record_every)
+    if on_run is not None:
+        on_run(scheme)
+    return history
+
+
+# Called with the scheme after every training run of :func:`run` (``python -m experiments``
+# sets it to print progress lines on stderr); None: silent.
+on_run = None

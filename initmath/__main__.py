@@ -5,27 +5,118 @@ Examples::
     initmath sigma --s 0.8 --d 64 --a 0.01 --dps 30
     initmath table critical-sigma --s 0.5 1 2 --d 16:1024:x4 --format latex --digits 5
     initmath table wishart --k 1:4:1 --format latex --label tab:wishart
-    initmath table hessian-sigma --d_in 64 --d_out 16:256:x2 --a 0 1 --method exact
+    initmath table hessian-sigma --d-in 64 --d-out 16:256:x2 --a 0 1 --method exact
     initmath plot gh-figure1 --out fig1.png --quick
     initmath claims --out claims.md    # every claim of the four papers with its status
     initmath verify --quick            # the torch Monte Carlo report (needs the torch extra)
     initmath experiments --quick       # the papers' SGD experiments on bundled digits
 
-Bad arguments exit with status 2 and one line saying what is wrong.
+Options with two words take a dash or an underscore (--d-in or --d_in); option names are
+never abbreviated.  Bad arguments, unreadable or unwritable files and any other error
+exit with status 2 and one line on stderr naming the subcommand and the option
+(INITMATH_TRACEBACK=1 shows the Python traceback of an unexpected error instead).
 """
 import argparse
 import contextlib
 import importlib
+import json
+import math
+import os
+import re
 import sys
 import threading
 
-from . import latex, tables
+from . import __version__, _validate, latex, tables
 
 # Figure names of initmath.plots.PLOTS (listed here so that --help needs no matplotlib).
 _PLOT_NAMES = ("gh-figure1", "gh-figure2", "gh-figure3", "lyapunov", "ldlt-variance",
                "hessian-vs-glorot")
+# Terms of the 1/d expansion the sigma command computes: sympy needs about 4 s for 6 terms
+# and 30 s for 8 on one slow core (initmath.asymptotics has the general function).
+ORDER_MAX = 6
+SEED_MAX = 2 ** 63 - 1
+
+_GRID_HELP = """Grid values: numbers separated by spaces or commas (--s 0.5 1 2 or --s 0.5,1,2), or
+ranges start:stop:step (arithmetic, inclusive) and start:stop:xF (geometric, factor F > 1,
+0 < start); integer options (d, k, m, n, K, ...) take integers only (1e3 is 1000; 1.5 is
+an error).  One range gives at most 10,000 values and a table at most 10,000 rows; a
+table stops with an error once it would take more than --max-seconds (default 30)."""
 
 
+# --------------------------------------------------------------------------- option types
+def _option_type(convert):
+    """An argparse type from convert(text), whose ValueError becomes argparse's one-line
+    "--option: message" error."""
+    def option(text):
+        try:
+            return convert(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    option.__name__ = convert.__name__
+    return option
+
+
+def _one(text, parse):
+    if "," in text:
+        raise ValueError(f"takes one value, got {tables._show(text)} (for a table over several "
+                         "values use 'initmath table')")
+    return parse(text)
+
+
+def _integer_option(name, low=1, high=_validate.D_MAX):
+    def integer(text):
+        value = _one(text, tables._integer)
+        if not low <= value <= high:
+            shown = "2**63 - 1" if high == SEED_MAX else _validate.bound_text(high)
+            raise ValueError(f"{name} must be an integer in [{low}, {shown}], "
+                             f"got {tables._show(text)}")
+        return value
+    return _option_type(integer)
+
+
+def _real_option(name, low=None, high=None, **openness):
+    def real(text):
+        return float(_validate.real(_one(text, tables._number), name, low, high, **openness))
+    return _option_type(real)
+
+
+def _grid_option(kind):
+    return _option_type(lambda text: tables.parse_grid(text, kind))
+
+
+def _add(parser, name, **options):
+    """--name, and when the name has two words both spellings (--d-in shown in the help,
+    --d_in accepted too)."""
+    dest = options.pop("dest", name.replace("-", "_"))
+    shown = name.replace("_", "-")
+    parser.add_argument(f"--{shown}", dest=dest, **options)
+    if shown != name.replace("-", "_"):
+        parser.add_argument(f"--{name.replace('-', '_')}", dest=dest,
+                            **{**options, "help": argparse.SUPPRESS})
+
+
+# --------------------------------------------------------------------------- files
+def _writable(path, option):
+    """Check before any work that path can be written (its folder exists, is writable)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ValueError(f"{option}: {path!r} is a folder, not a file")
+    if not os.path.isdir(folder):
+        raise ValueError(f"{option}: cannot write {path!r}: the folder {folder!r} does not exist")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise ValueError(f"{option}: cannot write {path!r}: permission denied")
+    return path
+
+
+def _write(path, option, text):
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as error:
+        raise ValueError(f"{option}: cannot write {path!r}: {error.strerror or error}") from None
+
+
+# --------------------------------------------------------------------------- subcommands
 def _sigma(args):
     """sigma-bar at one (s, d, a), Kaiming beside it, mu there, the 1/d expansion."""
     from .asymptotics import critical_sigma_expansion, d as d_symbol
@@ -35,7 +126,11 @@ def _sigma(args):
     expansion = float(critical_sigma_expansion(args.s, args.a, order=args.order).subs(
         d_symbol, args.d))
     digits = args.dps or 15
-    rows = [("sigma-bar", sigma), ("sigma-bar^2", sigma * sigma),
+    import mpmath
+    import numpy as np
+    with np.errstate(over="ignore"):
+        square = sigma * sigma
+    rows = [("sigma-bar", sigma), ("sigma-bar^2", square),
             ("Kaiming sqrt(2/((1+a^2) d))", kaiming_sigma(args.d, args.a)),
             ("mu at sigma-bar (Lyapunov exponent)", lyapunov_exponent(
                 float(sigma), args.d, args.a, dps=args.dps)),
@@ -44,23 +139,37 @@ def _sigma(args):
     print(f"s = {args.s:g}, d = {args.d}, a = {args.a:g}")
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
-        print(f"  {name:<{width}}  {latex._number(value, digits)}")
+        finite = (mpmath.isfinite(value) if isinstance(value, mpmath.mpf)
+                  else math.isfinite(float(value)))
+        shown = latex._number(value, digits) if finite else "beyond float64 (--dps gives it)"
+        print(f"  {name:<{width}}  {shown}")
 
 
 def _table(args):
     spec = tables.KINDS[args.kind]
+    if args.out:
+        _writable(args.out, "--out")
     grid = {}
     for parameter in spec.parameters:
         items = getattr(args, parameter.name)
-        if items is not None:
-            grid[parameter.name] = [v for item in items
-                                    for v in tables.parse_grid(item, parameter.kind)]
-    table = tables.make_table(args.kind, dps=args.dps, progress=True, **grid)
+        if items is None:
+            continue
+        values = [v for item in items for v in item]
+        option = "--" + parameter.name.replace("_", "-")
+        if len(values) > tables.MAX_ROWS:
+            raise ValueError(f"{option}: {len(values)} values; a table may have at most "
+                             f"{tables.MAX_ROWS} rows")
+        try:
+            parameter.check(values, parameter.name)
+        except ValueError as error:
+            raise ValueError(f"{option}: {error}") from None
+        grid[parameter.name] = values
+    table = tables.make_table(args.kind, dps=args.dps, progress=True,
+                              max_seconds=args.max_seconds or None, **grid)
     text = latex.render(table, args.format, digits=args.digits, caption=args.caption,
                         label=args.label, siunitx=args.siunitx)
     if args.out:
-        with open(args.out, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+        _write(args.out, "--out", text + "\n")
         print(f"wrote {args.out} ({len(table.rows)} rows)", file=sys.stderr)
     else:
         print(text)
@@ -68,10 +177,28 @@ def _table(args):
 
 def _claims(args):
     from .claims import claims_report
+    _writable(args.out, "--out")
+    record = None
+    if args.verification is not None:
+        try:
+            with open(args.verification, encoding="utf-8") as handle:
+                record = json.load(handle)
+        except OSError as error:
+            raise ValueError(f"--verification: cannot read {args.verification!r}: "
+                             f"{error.strerror or error}") from None
+        except (ValueError, UnicodeDecodeError) as error:
+            raise ValueError(f"--verification: {args.verification!r} is not JSON ({error}); "
+                             "give the file written by 'initmath verify --json FILE'") from None
     with _working("claims"):
-        text = claims_report(args.verification)
-    with open(args.out, "w", encoding="utf-8") as handle:
-        handle.write(text)
+        try:
+            text = claims_report(record)
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            if record is None:
+                raise
+            raise ValueError(f"--verification: {args.verification!r} is not a record of "
+                             f"'initmath verify --json FILE' ({type(error).__name__}: "
+                             f"{error})") from None
+    _write(args.out, "--out", text)
     print(f"wrote {args.out}", file=sys.stderr)
 
 
@@ -101,6 +228,7 @@ def _working(description):
 
 def _plot(args):
     from .plots import PLOTS
+    _writable(args.out, "--out")
     with _working(f"plot {args.name}"):
         PLOTS[args.name](args.out, monte_carlo=not args.no_monte_carlo, seed=args.seed,
                          quick=args.quick)
@@ -114,66 +242,129 @@ _FORWARDED = {"verify": ("verification", "torch"), "experiments": ("experiments"
 
 def _forward(command, argv):
     package, extra = _FORWARDED[command]
+    prog = f"initmath {command}"
     try:
         forwarded_main = importlib.import_module(f"{package}.__main__").main
     except ImportError as error:
-        raise SystemExit(f"initmath {command}: needs the {extra} extra "
-                         f"(pip install 'initmath[{extra}]'): {error}") from None
-    return forwarded_main(argv)
+        _fail(prog, f"needs the {extra} extra (pip install 'initmath[{extra}]'): "
+                    f"{error}", "initmath")
+    try:
+        return forwarded_main(argv, prog=prog)
+    except Exception as error:                 # noqa: BLE001 - one line, never a traceback
+        if os.environ.get("INITMATH_TRACEBACK"):
+            raise
+        _fail(prog, _message(error))
 
 
-class _Parser(argparse.ArgumentParser):
-    """Bad arguments: one line on stderr, exit status 2 (argparse's convention)."""
+def _message(error):
+    """One line for an exception that reached the command line."""
+    if isinstance(error, ValueError):
+        return str(error)
+    if isinstance(error, OSError):
+        return f"{error.strerror or error}" + (f": {error.filename!r}" if error.filename else "")
+    if isinstance(error, ImportError):
+        return f"needs a package that is not installed: {error}"
+    return (f"unexpected {type(error).__name__}: {error} (a bug: please report it; "
+            "INITMATH_TRACEBACK=1 shows the traceback)")
+
+
+def _fail(prog, message, help_prog=None):
+    message = " ".join(str(message).split()) or "failed"
+    sys.stderr.write(f"{prog}: error: {message} (see '{help_prog or prog} --help')\n")
+    raise SystemExit(2)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Bad arguments: one line on stderr (the subcommand, the option, what is wrong, where
+    the help is), exit status 2 (argparse's convention); option names never abbreviated.
+    Shared with ``python -m verification`` and ``python -m experiments``."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        # argparse's "argument --d: invalid ..." as "--d: invalid ..."
+        _fail(self.prog, re.sub(r"^argument ([^:\s]+?)(/[^:\s]+)*: ", r"\1: ", str(message)))
+
+    def parse_args(self, args=None, namespace=None):
+        """As argparse's, but arguments left over are reported by the subcommand that was
+        chosen (its parser is the namespace's _parser), not by the top-level command."""
+        namespace, extras = self.parse_known_args(args, namespace)
+        if extras:
+            getattr(namespace, "_parser", self).error(
+                f"unrecognized arguments: {' '.join(extras)}")
+        return namespace
+
+
+_Parser = OneLineParser
 
 
 def _parser():
     parser = _Parser(
         prog="initmath", description=__doc__.splitlines()[0],
         epilog=__doc__.split("Examples::", 1)[1], formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"initmath {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sigma = sub.add_parser("sigma", help="critical sigma at one point, with context")
-    sigma.add_argument("--s", type=float, required=True, help="moment order s > 0")
-    sigma.add_argument("--d", type=int, required=True, help="width d >= 1")
-    sigma.add_argument("--a", type=float, default=0.0, help="negative slope in [0, 1]")
-    sigma.add_argument("--dps", type=int, help="decimal digits (mpmath)")
-    sigma.add_argument("--order", type=int, default=3, help="terms of the 1/d expansion")
+    sigma.set_defaults(_parser=sigma)
+    sigma.add_argument("--s", type=_real_option("s", 0, low_open=True), required=True,
+                       help="moment order s > 0")
+    sigma.add_argument("--d", type=_integer_option("d"), required=True,
+                       help="width, an integer in [1, 2**53]")
+    sigma.add_argument("--a", type=_real_option("a", 0, 1), default=0.0,
+                       help="negative slope in [0, 1] (default: 0)")
+    sigma.add_argument("--dps", type=_integer_option("dps", 1, _validate.DPS_MAX),
+                       help=f"decimal digits (mpmath), in [1, {_validate.DPS_MAX}] "
+                            "(default: float64)")
+    sigma.add_argument("--order", type=_integer_option("order", 1, ORDER_MAX), default=3,
+                       help=f"terms of the 1/d expansion, in [1, {ORDER_MAX}] (default: 3)")
 
     table = sub.add_parser("table", help="a table of one quantity over a grid",
                            formatter_class=argparse.RawTextHelpFormatter,
-                           description="Grid items are numbers or ranges start:stop:step, "
-                                       "start:stop:xF (geometric).")
+                           description=_GRID_HELP)
+    table.set_defaults(_parser=table)
     kinds = table.add_subparsers(dest="kind", required=True)
     for name, spec in tables.KINDS.items():
-        kind = kinds.add_parser(name, help=spec.title)
+        kind = kinds.add_parser(name, help=spec.title, description=_GRID_HELP,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+        kind.set_defaults(_parser=kind)
         for parameter in spec.parameters:
-            kind.add_argument(f"--{parameter.name}", nargs="+", metavar="V",
-                              help=f"{parameter.help} (default: "
-                                   f"{' '.join(map(str, parameter.default))})")
-        kind.add_argument("--format", choices=latex.FORMATS, default="markdown")
-        kind.add_argument("--digits", type=int, default=6, help="significant digits")
+            _add(kind, parameter.name, dest=parameter.name, nargs="+", metavar="V",
+                 type=_grid_option(parameter.kind),
+                 help=f"{parameter.help} (default: "
+                      f"{' '.join(map(str, parameter.default))})")
+        kind.add_argument("--format", choices=latex.FORMATS, default="markdown",
+                          help="output format (default: markdown)")
+        kind.add_argument("--digits", type=_integer_option("digits", 1, _validate.DPS_MAX),
+                          default=6, help="significant digits, in [1, 10000] (default: 6)")
         kind.add_argument("--caption", help="LaTeX caption (default: the title)")
-        kind.add_argument("--label", help="LaTeX label")
+        kind.add_argument("--label", help="LaTeX label (default: none)")
         kind.add_argument("--siunitx", action="store_true", help="siunitx S columns")
-        kind.add_argument("--out", help="write to this file instead of stdout")
+        kind.add_argument("--out", help="write to this file (default: stdout)")
+        _add(kind, "max-seconds", type=_real_option("max-seconds", 0), default=30.0,
+             help="stop once the table would take longer than this; 0: no limit "
+                  "(default: 30)")
         if spec.takes_dps:
-            kind.add_argument("--dps", type=int, help="decimal digits (mpmath)")
+            kind.add_argument("--dps", type=_integer_option("dps", 1, _validate.DPS_MAX),
+                              help=f"decimal digits (mpmath), in [1, {_validate.DPS_MAX}] "
+                                   "(default: float64)")
         else:
             kind.set_defaults(dps=None)
     plot = sub.add_parser("plot", help="a figure from the exact formulas (+ Monte Carlo)")
+    plot.set_defaults(_parser=plot)
     plot.add_argument("name", choices=_PLOT_NAMES)
     plot.add_argument("--out", required=True, help="FILE.png or FILE.pdf")
-    plot.add_argument("--no-monte-carlo", action="store_true",
-                      help="curves only (no torch needed)")
-    plot.add_argument("--seed", type=int, default=0)
+    _add(plot, "no-monte-carlo", action="store_true", help="curves only (no torch needed)")
+    plot.add_argument("--seed", type=_integer_option("seed", 0, SEED_MAX), default=0,
+                      help="seed of the simulations, in [0, 2**63 - 1] (default: 0)")
     plot.add_argument("--quick", action="store_true", help="small simulation budgets")
     claims = sub.add_parser("claims", help="the paper-claims report (markdown)")
+    claims.set_defaults(_parser=claims)
     claims.add_argument("--out", required=True, help="markdown file to write")
     claims.add_argument("--verification", metavar="JSON",
-                        help="results of python -m verification --json, to show each "
+                        help="results of initmath verify --json FILE, to show each "
                              "backing check's verdict")
     sub.add_parser("verify", help="run the Monte Carlo verification (python -m verification)",
                    add_help=False)
@@ -183,6 +374,8 @@ def _parser():
 
 
 def main(argv=None):
+    """Run the command line on argv (default sys.argv[1:]); returns 0, or raises
+    SystemExit(2) after one line on stderr."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] and argv[0] in _FORWARDED:
         return _forward(argv[0], argv[1:])
@@ -191,8 +384,12 @@ def main(argv=None):
     try:
         {"sigma": _sigma, "table": _table, "plot": _plot,
          "claims": _claims}[args.command](args)
-    except ValueError as error:
-        parser.error(str(error))
+    except KeyboardInterrupt:
+        _fail(args._parser.prog, "interrupted")
+    except Exception as error:                 # noqa: BLE001 - one line, never a traceback
+        if os.environ.get("INITMATH_TRACEBACK") and not isinstance(error, ValueError):
+            raise
+        args._parser.error(_message(error))
     return 0
 
 

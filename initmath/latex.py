@@ -45,9 +45,14 @@ import mpmath
 from . import _validate
 
 __all__ = ["Column", "Math", "Table", "to_latex", "to_markdown", "to_csv", "to_json", "FORMATS",
-           "render", "escape"]
+           "render", "escape", "LATEX_PACKAGES"]
 
 FORMATS = ("latex", "markdown", "csv", "json")
+# The LaTeX packages the output of to_latex needs in the document's preamble: booktabs
+# (\toprule, \midrule, \bottomrule), amsmath (\text, \operatorname, \lVert in headers,
+# sympy's and the KL derivation's entries), amssymb (symbols of the KL derivation) and
+# siunitx (only for siunitx=True: S columns).
+LATEX_PACKAGES = ("booktabs", "amsmath", "amssymb", "siunitx")
 
 
 class Column(NamedTuple):
@@ -99,8 +104,27 @@ def _plain(value, digits):
     return _number(value, digits) if _is_number(value) else str(value)
 
 
-def _check(digits):
-    _validate.positive_integer(digits, "digits")
+def _check(digits, table=None):
+    """digits an int in [1, DPS_MAX] (mpmath prints that many; a float shows all it has
+    from 17 on), table a Table whose rows have one entry per column."""
+    _validate.positive_integer(_validate.scalar(digits, "digits"), "digits", _validate.DPS_MAX)
+    if table is None:
+        return
+    try:
+        title, columns, rows = table
+        columns, rows = list(columns), list(rows)
+        ok = isinstance(title, str) and all(isinstance(c, Column) for c in columns) and all(
+            len(row) == len(columns) for row in rows)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError("table must be an initmath.latex.Table(title, [Column, ...], rows) "
+                         f"with one entry per column in every row, got {type(table).__name__}")
+
+
+def _text_or_none(value, name):
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{name} must be a string or None, got {type(value).__name__}")
 
 
 def to_markdown(table, *, digits=6):
@@ -110,8 +134,8 @@ def to_markdown(table, *, digits=6):
     ----------
     table : Table
     digits : int
-        Significant digits of numeric entries (>= 1; 17 or more: a float's shortest
-        round-trip form; mpmath numbers keep as many digits as asked for).
+        Significant digits of numeric entries, in [1, 10000] (17 or more: a float's
+        shortest round-trip form; mpmath numbers keep as many digits as asked for).
 
     Returns
     -------
@@ -126,7 +150,7 @@ def to_markdown(table, *, digits=6):
     |---|---|
     | 1 | 0.333 |
     """
-    _check(digits)
+    _check(digits, table)
     lines = ["| " + " | ".join(c.name for c in table.columns) + " |",
              "|" + "---|" * len(table.columns)]
     lines += ["| " + " | ".join(_plain(v, digits).replace("|", r"\|") for v in row) + " |"
@@ -141,8 +165,8 @@ def to_csv(table, *, digits=6):
     ----------
     table : Table
     digits : int
-        Significant digits of numeric entries (>= 1; 17 or more: a float's shortest
-        round-trip form; mpmath numbers keep as many digits as asked for).
+        Significant digits of numeric entries, in [1, 10000] (17 or more: a float's
+        shortest round-trip form; mpmath numbers keep as many digits as asked for).
 
     Returns
     -------
@@ -155,7 +179,7 @@ def to_csv(table, *, digits=6):
     k,x
     1,2.5
     """
-    _check(digits)
+    _check(digits, table)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([c.name for c in table.columns])
@@ -172,7 +196,7 @@ def to_json(table, *, digits=6):
     ----------
     table : Table
     digits : int
-        Significant digits of numeric entries (>= 1).
+        Significant digits of numeric entries, in [1, 10000].
 
     Returns
     -------
@@ -190,7 +214,7 @@ def to_json(table, *, digits=6):
     >>> json.loads(to_json(Table("t", [Column("k", "k")], [(3,)])))["rows"]
     [{'k': 3}]
     """
-    _check(digits)
+    _check(digits, table)
     names = [c.name for c in table.columns]
     if len(set(names)) < len(names):
         raise ValueError(f"to_json needs distinct column names (they become keys); got {names}")
@@ -256,7 +280,7 @@ def to_latex(table, *, digits=6, caption=None, label=None, siunitx=False):
     ----------
     table : Table
     digits : int
-        Significant digits of numeric entries (>= 1).
+        Significant digits of numeric entries, in [1, 10000].
     caption : str, optional
         LaTeX, used as given; defaults to ``table.title`` (plain text, escaped); pass
         ``""`` for none.
@@ -268,8 +292,9 @@ def to_latex(table, *, digits=6, caption=None, label=None, siunitx=False):
     Returns
     -------
     str
-        Needs ``\usepackage{booktabs}`` (and siunitx when asked for; amsmath and amssymb
-        for the KL derivation's entries).
+        Needs ``\usepackage{booktabs}``, ``\usepackage{amsmath}`` and
+        ``\usepackage{amssymb}`` (and ``\usepackage{siunitx}`` with siunitx=True):
+        :data:`LATEX_PACKAGES`.
 
     Examples
     --------
@@ -279,7 +304,9 @@ def to_latex(table, *, digits=6, caption=None, label=None, siunitx=False):
     >>> text.splitlines()[2:6]
     ['\\begin{tabular}{S}', '\\toprule', '{$\\bar x$} \\\\', '\\midrule']
     """
-    _check(digits)
+    _check(digits, table)
+    _text_or_none(caption, "caption")
+    _text_or_none(label, "label")
     numeric = [all(_is_number(row[j]) for row in table.rows) and bool(table.rows)
                for j in range(len(table.columns))]
     spec = "".join("S" if siunitx and n else ("r" if n else "l") for n in numeric)
@@ -313,7 +340,8 @@ def render(table, fmt, *, digits=6, caption=None, label=None, siunitx=False):
     Raises
     ------
     ValueError
-        If fmt is not one of FORMATS or digits is not an integer >= 1.
+        If fmt is not one of FORMATS, digits is not an integer in [1, 10000], table is
+        not a Table, or caption or label is not a string.
 
     Examples
     --------

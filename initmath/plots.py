@@ -47,17 +47,32 @@ ERROR_BAR_SE = 2
 # Chunks of the batch-means standard error (as verification.core.CHUNKS).
 _CHUNKS = 32
 _DPI = 110
+# Seeds are hashed into 63-bit generator seeds; any integer in [0, SEED_MAX] is accepted.
+SEED_MAX = 2 ** 63 - 1
 
 
 # --------------------------------------------------------------------------- helpers
-def _start(out, seed, monte_carlo):
+def _start(out, seed, monte_carlo, quick=False):
     """Check the options before any work; the simulator, or None without monte_carlo."""
     if out is not None:
-        suffix = os.path.splitext(os.fspath(out))[1].lstrip(".").lower()
+        if not isinstance(out, (str, os.PathLike)):
+            raise ValueError(f"out must be None, a str or a path, got {type(out).__name__}")
+        path = os.fspath(out)
+        if not isinstance(path, str):
+            raise ValueError(f"out must be a text path, got {path!r}")
+        suffix = os.path.splitext(path)[1].lstrip(".").lower()
         _validate.choice(suffix, "the suffix of out", FORMATS)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    return _Simulator(seed) if monte_carlo else None
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise ValueError(f"out: the folder {folder!r} of {path!r} does not exist")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or not (
+            0 <= seed <= SEED_MAX):
+        raise ValueError(f"seed must be an integer in [0, 2**63 - 1], got {seed!r}")
+    for flag, name in ((monte_carlo, "monte_carlo"), (quick, "quick")):
+        if not (isinstance(flag, (bool, np.bool_)) or (
+                isinstance(flag, numbers.Integral) and flag in (0, 1))):
+            raise ValueError(f"{name} must be True or False, got {flag!r}")
+    return _Simulator(int(seed)) if monte_carlo else None
 
 
 def _figure(columns, width, height=3.8):
@@ -164,7 +179,8 @@ _SIGNATURE = """
     monte_carlo : bool, default True
         Overlay simulated points (needs torch and the ``verification`` package).
     seed : int, default 0
-        Seed of the simulations (integer >= 0); the same seed gives the same points.
+        Seed of the simulations, an integer in [0, 2**63 - 1]; the same seed gives the
+        same points.
     quick : bool, default False
         Small budgets and coarse grids (a few seconds in all).
 
@@ -175,7 +191,8 @@ _SIGNATURE = """
     Raises
     ------
     ValueError
-        If out does not end in .png or .pdf or seed is not an integer >= 0.
+        If out is not a path ending in .png or .pdf in an existing folder, seed is not
+        an integer in [0, 2**63 - 1], or monte_carlo or quick is not a bool.
     ImportError
         If matplotlib is missing, or monte_carlo=True and torch is missing.
 """
@@ -238,7 +255,7 @@ def gh_figure1(out=None, *, monte_carlo=True, seed=0, quick=False):
     >>> bool(abs(growth[alpha == 1]) < 1e-9)            # the moment of order s is preserved
     True
     """
-    simulator = _start(out, seed, monte_carlo)
+    simulator = _start(out, seed, monte_carlo, quick)
     figure, (left, right) = _figure(2, 10)
     colours = _colours()
     d = np.unique(np.round(np.logspace(np.log10(4), 4, _budget(quick, 60, 8))).astype(int))
@@ -316,7 +333,7 @@ def gh_figure2(out=None, *, monte_carlo=True, seed=0, quick=False):
     >>> bool((kaiming >= scheme - 1e-9).all())                 # first-order dominance
     True
     """
-    simulator = _start(out, seed, monte_carlo)
+    simulator = _start(out, seed, monte_carlo, quick)
     figure, (ax_pdf, ax_cdf) = _figure(2, 10, 4)
     cases = _figure2_sigmas()
     laws = [log_norm_distribution(FIGURE2_K, sigma, FIGURE2_D) for _, sigma in cases]
@@ -379,7 +396,7 @@ def gh_figure3(out=None, *, monte_carlo=True, seed=0, quick=False):
     >>> bool(all((np.diff(y) < 0).all() for y in sigma))       # decreasing in d
     True
     """
-    simulator = _start(out, seed, monte_carlo)
+    simulator = _start(out, seed, monte_carlo, quick)
     figure, (left, right) = _figure(2, 10)
     colours = _colours()
     d = np.unique(np.round(np.logspace(0, 3, _budget(quick, 60, 10))).astype(int))
@@ -451,7 +468,7 @@ def lyapunov_figure(out=None, *, monte_carlo=True, seed=0, quick=False):
     ...     for l in exact)                                     # slope 1 in log sigma
     True
     """
-    simulator = _start(out, seed, monte_carlo)
+    simulator = _start(out, seed, monte_carlo, quick)
     figure, (left, right) = _figure(2, 10.5, 4)
     colours = _colours()
     ratio = np.geomspace(0.5, 2.2, _budget(quick, 100, 12))
@@ -522,7 +539,7 @@ def ldlt_variance_figure(out=None, *, monte_carlo=True, seed=0, quick=False):
     >>> bool((line.get_ydata() < 1).all())            # Var y_i < gamma^2 min(m, n) / m
     True
     """
-    simulator = _start(out, seed, monte_carlo)
+    simulator = _start(out, seed, monte_carlo, quick)
     figure, (ax,) = _figure(1, 7.5, 4.8)
     sigma = np.logspace(-2.5, 0.5, _budget(quick, 120, 20))
     if simulator is not None:
@@ -598,7 +615,7 @@ def hessian_vs_glorot_figure(out=None, *, monte_carlo=True, seed=0, quick=False)
     >>> bool(((0.5 <= y) & (y < 2 ** -0.5)).all())
     True
     """
-    simulator = _start(out, seed, monte_carlo)
+    simulator = _start(out, seed, monte_carlo, quick)
     figure, (left, right) = _figure(2, 10.5, 4)
     d_out = np.unique(np.round(np.logspace(0, 10, _budget(quick, 21, 5), base=2)).astype(int))
     relu_d_out = d_out[d_out <= _budget(quick, HESSIAN_RELU_MAX_D_OUT, 16)]

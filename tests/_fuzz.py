@@ -18,6 +18,7 @@ Switches (environment variables):
 
 * ``INITMATH_FUZZ=long``: many more examples, freshly random (not derandomized): the nightly
   / hunting mode, ``INITMATH_FUZZ=long python -m pytest tests/test_fuzz_*.py``.
+* ``INITMATH_FUZZ_BUDGET=SECONDS``: the per-call time limit (default 30, the library's budget).
 * ``INITMATH_FUZZ_RECORD=FILE``: append one JSON line per call (function, outcome, detail) and
   never fail, so the same suite counts outcomes on any checkout (``python tests/_fuzz.py FILE``
   prints the table per outcome class).
@@ -39,8 +40,9 @@ from hypothesis import HealthCheck, settings, strategies as st
 
 LONG = os.environ.get("INITMATH_FUZZ") == "long"
 RECORD = os.environ.get("INITMATH_FUZZ_RECORD")
-# The library's budget for one call (initmath._validate.WORK_BUDGET_S).
-BUDGET_S = 30.0
+# The library's budget for one call (initmath._validate.WORK_BUDGET_S); a record run over an
+# old checkout may lower it (INITMATH_FUZZ_BUDGET=5) to count its hangs faster.
+BUDGET_S = float(os.environ.get("INITMATH_FUZZ_BUDGET", 30.0))
 OK = ("value", "ValueError")
 
 

@@ -92,9 +92,15 @@ def test_out_pdf_without_monte_carlo(tmp_path):
 def test_bad_options_raise_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="suffix of out.*png"):
         plots.gh_figure3(tmp_path / "figure.jpg", monte_carlo=False)
-    for seed in (-1, 1.5, True):
+    for seed in (-1, 1.5, True, 2 ** 63, 10 ** 400):
         with pytest.raises(ValueError, match="seed"):
             plots.gh_figure3(seed=seed, monte_carlo=False)
+    with pytest.raises(ValueError, match="folder"):           # before the work, not after
+        plots.gh_figure3(tmp_path / "missing" / "figure.png", monte_carlo=False)
+    with pytest.raises(ValueError, match="out must be"):
+        plots.gh_figure3(3, monte_carlo=False)
+    with pytest.raises(ValueError, match="quick"):
+        plots.gh_figure3(quick="yes", monte_carlo=False)
 
 
 def test_monte_carlo_without_torch_raises(monkeypatch):

@@ -1,12 +1,18 @@
-"""python -m verification: run the Monte Carlo checks and print the verdict table."""
-import argparse
+"""python -m verification: run the Monte Carlo checks and print the verdict table.
+
+Also ``initmath verify``.  Bad arguments (and output files that cannot be written,
+checked before any check runs) exit with status 2 and one line on stderr.
+"""
 import datetime
+import os
 import platform
 import re
 import sys
 
 import torch
 from tqdm import tqdm
+
+from initmath.__main__ import SEED_MAX, OneLineParser, _integer_option, _writable
 
 from . import all_checks, distributed, report
 from .core import ALPHA, POWER, ok, run_check
@@ -16,23 +22,40 @@ def pick_device(name):
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: no CUDA device is available")
+        raise ValueError("--device cuda: no CUDA device is available (use --device cpu)")
     return name
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m verification", description=__doc__)
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+def _parser(prog):
+    parser = OneLineParser(prog=prog, description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="auto: cuda when available (default: auto)")
     parser.add_argument("--quick", action="store_true",
                         help="small budgets (CPU-friendly, < 2 minutes on 2 cores)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=_integer_option("seed", 0, SEED_MAX), default=0,
+                        help="base seed, in [0, 2**63 - 1] (default: 0)")
     parser.add_argument("--only", metavar="PATTERN",
-                        help="run the checks whose name matches this regular expression")
+                        help="run the checks whose name matches this regular expression "
+                             "(case-insensitive)")
     parser.add_argument("--json", metavar="PATH", help="write the full record as JSON")
     parser.add_argument("--markdown", metavar="PATH", help="write the table as Markdown")
-    args = parser.parse_args(argv)
+    return parser
 
-    device = pick_device(args.device)
+
+def main(argv=None, prog="python -m verification"):
+    """Run the checks argv asks for; 0 when every check behaved as it must, else 1."""
+    parser = _parser(prog)
+    args = parser.parse_args(argv)
+    try:
+        for option in ("json", "markdown"):
+            if getattr(args, option):
+                _writable(getattr(args, option), f"--{option}")
+        pattern = re.compile(args.only, re.IGNORECASE) if args.only else None
+        device = pick_device(args.device)
+    except re.error as error:
+        parser.error(f"--only: {args.only!r} is not a regular expression ({error})")
+    except ValueError as error:
+        parser.error(str(error))
     if device == "cuda" and distributed.init_from_environment(device):
         torch.cuda.set_device(torch.distributed.get_rank() % torch.cuda.device_count())
     else:
@@ -41,8 +64,7 @@ def main(argv=None):
     main_process = distributed.is_main_process()
 
     checks = all_checks()
-    if args.only:
-        pattern = re.compile(args.only, re.IGNORECASE)
+    if pattern is not None:
         checks = [c for c in checks if pattern.search(c.name)]
         if not checks:
             parser.error(f"--only {args.only!r} matches no check")
