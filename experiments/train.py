@@ -114,9 +114,13 @@ def _two_term_std(fan_in):
 
 # schemes that are one std per layer from the fan-in, filled with torch.nn.init.normal_
 _FAN_IN_STDS = {"random-walk": _random_walk_std, "two-term": _two_term_std}
-# schemes handed to initmath.torch.init_model_ (its scheme name, fixed parameters)
-_INITMATH = {"kaiming": ("kaiming", {}), "xavier": ("xavier", {}),
-             "fractional-moment": ("fractional-moment", {}), "hessian": ("hessian", {"a": 0.0})}
+# schemes handed to initmath.torch.init_model_ (its scheme name, fixed parameters). The
+# papers' schemes use the ReLU scale on every layer, whatever follows it (the output layer,
+# tanh in the comparison networks), so the slope is an explicit override of what
+# init_model_ would read from the model.
+_INITMATH = {"kaiming": ("kaiming", {"override_a": 0.0}), "xavier": ("xavier", {}),
+             "fractional-moment": ("fractional-moment", {"override_a": 0.0}),
+             "hessian": ("hessian", {"override_a": 0.0})}
 
 
 def initialize_(model, scheme, generator, **params):

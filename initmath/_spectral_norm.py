@@ -35,6 +35,7 @@ once from Bornemann's (2010) Fredholm determinant
 """
 import functools
 import math
+from fractions import Fraction
 
 import numpy as np
 from numpy.polynomial import legendre
@@ -48,6 +49,10 @@ _INNER_NODES = ((16, 16), (64, 20), (EXACT_MAX_MIN_WIDTH, 24))
 _OUTER_NODES = 12
 # u-margin beyond the bulk [sqrt n - sqrt p, sqrt n + sqrt p]: P(outside) < exp(-40).
 _MARGIN = 9.0
+# From n - p = 2**12 on, the basis functions are evaluated in the offset u - sqrt(n - p)
+# (no cancellation; the direct form loses ~eps (n - p) log(n - p) relative).
+_OFFSET_FROM = 2 ** 12
+_LOG1PMX_TERMS = 64
 # TW_1 quadrature: F_1 is interpolated on [_TW_LO, _TW_HI] (F_1(-14) ~ 1e-49,
 # 1 - F_1(12) ~ 1e-14) and integrated with _TW_NODES Gauss-Legendre nodes.
 _TW_LO, _TW_HI = -14.0, 12.0
@@ -56,13 +61,35 @@ _TW_FREDHOLM_NODES = 90
 _TW_NODES = 160
 # log r bracket of two_level_norm is < 1 wide: 60 halvings reach rounding.
 _BISECTIONS = 60
+# Rows of the TW quadrature evaluated at once (memory ~ _CHUNK * _TW_NODES floats).
+_CHUNK = 1 << 14
 
 
 # --------------------------------------------------------------------------- exact
+# log(Gamma(x + 1/2) / Gamma(x)) - log(x)/2 = sum_k c_k x^-k (odd k; Stirling with the
+# Bernoulli polynomials: c_k = (-1)^(k+1) (B_{k+1}(1/2) - B_{k+1}(0)) / (k (k+1))).
+_CHI_SERIES = (-1 / 8, 1 / 192, -1 / 640, 17 / 14336, -31 / 18432, 691 / 180224,
+               -5461 / 425984, 929569 / 15728640)
+# From this n on the series (next term ~1e-16 relative at n = 16) replaces the gammaln
+# difference, which loses about eps * n log n to cancellation (all digits at n ~ 2**53).
+_CHI_SERIES_FROM = 16
+
+
 def chi_mean(n):
-    """E chi_n = sqrt(2) Gamma((n+1)/2) / Gamma(n/2) (p = 1), for an array n."""
+    """E chi_n = sqrt(2) Gamma((n+1)/2) / Gamma(n/2) (p = 1), for an array n (real n > 0;
+    relative error ~1e-16 for every n up to 2**53 and beyond)."""
     n = np.asarray(n, dtype=float)
-    return np.sqrt(2.0) * np.exp(gammaln((n + 1) / 2) - gammaln(n / 2))
+    small = n < _CHI_SERIES_FROM
+    x = np.where(small, _CHI_SERIES_FROM, n) / 2
+    y = 1 / (x * x)
+    series = 0.0
+    for c in reversed(_CHI_SERIES):
+        series = series * y + c
+    large = np.sqrt(n) * np.exp(series / x)
+    with np.errstate(invalid="ignore", over="ignore"):
+        direct = np.sqrt(2.0) * np.exp(gammaln((np.where(small, n, 1) + 1) / 2)
+                                       - gammaln(np.where(small, n, 1) / 2))
+    return np.where(small, direct, large)
 
 
 @functools.lru_cache(maxsize=None)
@@ -95,19 +122,76 @@ def _laguerre_functions(u, n, p):
     return h
 
 
+def _log1pmx(x):
+    """log(1 + x) - x for an array x > -1, to full relative accuracy (series for |x| < 1/2)."""
+    x = np.asarray(x, dtype=float)
+    small = np.abs(x) < 0.5
+    xs = np.where(small, x, 0.0)
+    series = np.zeros_like(xs)
+    for k in range(_LOG1PMX_TERMS, 1, -1):    # x^2 (-1/2 + x/3 - x^2/4 + ...) by Horner
+        series = series * xs + (-1.0) ** (k + 1) / k
+    series = series * xs * xs
+    with np.errstate(invalid="ignore", divide="ignore"):
+        direct = np.log1p(np.where(small, 0.0, x)) - np.where(small, 0.0, x)
+    return np.where(small, series, direct)
+
+
+def _offset_laguerre_functions(delta, c, e0, beta, p):
+    r""":func:`_laguerre_functions` at :math:`u = c + \delta` for a large ``beta``
+    (= n - p), with :math:`c \approx \sqrt{\beta}` (the peak of :math:`u^\beta e^{-u^2/2}`)
+    and :math:`e_0 = \beta - c^2` exactly: everything that the direct form computes as a
+    difference of numbers of size :math:`\beta` (the log prefactor
+    :math:`\beta\log u - u^2/2`, the recurrence's :math:`\beta - t`) is written in
+    :math:`\delta`, so no digits are lost however large n is.  The prefactor omits a
+    constant (common to every function, it cancels in the Pfaffian ratio)."""
+    s = delta * (2 * c + delta) - e0                     # t - beta
+    log_base = (beta * _log1pmx(delta / c) + e0 / c * delta - delta * delta / 2
+                + math.log(2.0) - 0.25 * math.log(2 * math.pi * beta))
+    base = np.exp(log_base)
+    h = np.empty((delta.size, p))
+    h[:, 0] = base
+    if p > 1:
+        h[:, 1] = (1 - s) * base / math.sqrt(1 + beta)
+    for k in range(1, p - 1):
+        h[:, k + 1] = ((2 * k + 1 - s) * h[:, k] - math.sqrt(k * (k + beta))
+                       * h[:, k - 1]) / math.sqrt((k + 1) * (k + 1 + beta))
+    return h
+
+
+def _grid(n, p):
+    """(origin, lo, panels, first, functions): the panels [origin + lo + j, origin + lo + j
+    + 1], j < panels, of u, the first one whose CDF is not negligible, and the map from
+    panel-local u offsets to the basis functions."""
+    beta = n - p
+    if beta < _OFFSET_FROM:
+        lo = max(0, math.floor(math.sqrt(n) - math.sqrt(p) - _MARGIN))
+        panels = math.ceil(math.sqrt(n) + math.sqrt(p) + _MARGIN) - lo
+        # The CDF is below 1e-18 until u = sqrt(n) - 9.5 (||G|| >= a column norm ~ chi_n).
+        first = min(panels - 1, max(0, math.floor(math.sqrt(n) - _MARGIN - 0.5) - lo))
+        return 0.0, lo, panels, first, lambda u: _laguerre_functions(u, n, p)
+    c = math.sqrt(beta)
+    e0 = float(Fraction(beta) - Fraction(c) ** 2)
+    r = p / (math.sqrt(n) + c)                           # sqrt(n) - c, without cancellation
+    lo = math.floor(r - math.sqrt(p) - _MARGIN)
+    panels = math.ceil(r + math.sqrt(p) + _MARGIN) - lo
+    first = min(panels - 1, max(0, math.floor(r - _MARGIN - 0.5) - lo))
+    return c, lo, panels, first, lambda d: _offset_laguerre_functions(d, c, e0, beta, p)
+
+
 @functools.lru_cache(maxsize=4096)
 def exact_norm(n, p):
-    """E||G||_2 for G of shape n x p, n >= p >= 1, exactly (float64, ~1e-15 relative)."""
+    """E||G||_2 for G of shape n x p, n >= p >= 1, exactly (float64, ~1e-15 relative).
+
+    n may be any real >= p (the Wishart law W_p(n, I) and its eigenvalue density exist for
+    real degrees of freedom; the ReLU mixture uses this to integrate over the number of
+    active units with a Gauss rule)."""
     if p == 1:
         return float(chi_mean(n))
     inner = next(nodes for limit, nodes in _INNER_NODES if p <= limit)
     x, w, to_inner, wy, to_outer = _panel_matrices(inner)
-    lo = max(0, math.floor(math.sqrt(n) - math.sqrt(p) - _MARGIN))
-    panels = math.ceil(math.sqrt(n) + math.sqrt(p) + _MARGIN) - lo
-    # The CDF is below 1e-18 until u = sqrt(n) - 9.5 (||G|| >= a column norm ~ chi_n).
-    first = min(panels - 1, max(0, math.floor(math.sqrt(n) - _MARGIN - 0.5) - lo))
+    origin, lo, panels, first, functions = _grid(n, p)
     u = lo + np.arange(panels)[:, None] + (x + 1) / 2
-    phi = _laguerre_functions(u.ravel(), n, p).reshape(panels, inner, p)
+    phi = functions(u.ravel()).reshape(panels, inner, p)
     g_offset, b_offset = np.zeros(p), np.zeros((p, p))
     logdets, signs = [], []
     for k in range(panels):
@@ -131,7 +215,7 @@ def exact_norm(n, p):
         raise RuntimeError(f"exact E||G||_2 for ({n}, {p}) overflowed")
     # det A(x) = Pf^2 >= 0; a non-positive value is rounding where F ~ 0.
     cdf = np.where(sign > 0, np.exp(0.5 * (logdet - logdet[-1])), 0.0)
-    return float(lo + first + 0.5 * np.tile(wy, panels - first) @ (1 - cdf))
+    return float(origin + (lo + first + 0.5 * np.tile(wy, panels - first) @ (1 - cdf)))
 
 
 # --------------------------------------------------------------------------- Tracy-Widom
@@ -189,8 +273,14 @@ def _mean_sqrt(centre, scale):
     """E sqrt(centre + scale T), T ~ TW_1, elementwise (negative arguments count as 0)."""
     t, w = tw1_quadrature()
     centre, scale = np.broadcast_arrays(centre, scale)
-    values = np.sqrt(np.maximum(centre.ravel()[:, None] + scale.ravel()[:, None] * t, 0.0)) @ w
-    return values.reshape(centre.shape)
+    shape = centre.shape
+    centre, scale = centre.ravel(), scale.ravel()
+    values = np.empty(centre.size)
+    for start in range(0, centre.size, _CHUNK):           # bounded memory for long arrays
+        part = slice(start, start + _CHUNK)
+        values[part] = np.sqrt(np.maximum(centre[part, None] + scale[part, None] * t,
+                                          0.0)) @ w
+    return values.reshape(shape)
 
 
 def johnstone_norm(n, p):

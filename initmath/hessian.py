@@ -81,7 +81,8 @@ def glorot_sigma(d_in, d_out):
     Parameters
     ----------
     d_in, d_out : int or array_like of int
-        Fan-in and fan-out, integers >= 1 (broadcast together).
+        Fan-in and fan-out, integers in [1, 2**53] (broadcast together; the sum is taken in
+        float64, so it never overflows).
 
     Returns
     -------
@@ -90,7 +91,7 @@ def glorot_sigma(d_in, d_out):
     Raises
     ------
     ValueError
-        If d_in or d_out is not an integer >= 1.
+        If d_in or d_out is not an integer in [1, 2**53].
 
     Examples
     --------
@@ -99,7 +100,7 @@ def glorot_sigma(d_in, d_out):
     0.5
     """
     d_in, d_out = _widths(d_in, d_out)
-    return _finish(np.sqrt(2.0 / (d_in + d_out)))
+    return _finish(np.sqrt(2.0 / (d_in.astype(float) + d_out)))
 
 
 def hessian_glorot_ratio(d_in, d_out):
@@ -120,7 +121,7 @@ def hessian_glorot_ratio(d_in, d_out):
     Parameters
     ----------
     d_in, d_out : int or array_like of int
-        Integers >= 1.
+        Integers in [1, 2**53].
 
     Returns
     -------
@@ -129,7 +130,7 @@ def hessian_glorot_ratio(d_in, d_out):
     Raises
     ------
     ValueError
-        If d_in or d_out is not an integer >= 1.
+        If d_in or d_out is not an integer in [1, 2**53].
 
     Examples
     --------
@@ -140,20 +141,33 @@ def hessian_glorot_ratio(d_in, d_out):
     True
     """
     d_in, d_out = _widths(d_in, d_out)
+    d_in, d_out = d_in.astype(float), d_out.astype(float)
     return _finish(np.sqrt((d_in + d_out) / 2.0) / (np.sqrt(d_in) + np.sqrt(d_out)))
 
 
 # --------------------------------------------------------------------------- widths, slopes
-def _exact_identity(n, p):
+def _exact_identity_range(d_in, d_out):
+    p = np.minimum(d_in, d_out)
     if np.any(p > EXACT_MAX_MIN_WIDTH):
         bad = p[p > EXACT_MAX_MIN_WIDTH].flat[0]
         raise ValueError(f"method='exact' is implemented for min(d_in, d_out) <= "
                          f"{EXACT_MAX_MIN_WIDTH}; got min(d_in, d_out) = {bad}. "
                          f"Use method='tracy-widom'.")
-    out = np.empty(n.shape)
-    for index in np.ndindex(n.shape):
-        out[index] = _spectral_norm.exact_norm(int(n[index]), int(p[index]))
+
+
+def _exact_identity(n, p):
+    _exact_identity_range(n, p)
+    out = np.empty(np.shape(n))
+    for index in np.ndindex(out.shape):
+        out[index] = _spectral_norm.exact_norm(_number(n[index]), int(p[index]))
     return out
+
+
+def _number(x):
+    """An int when x is integral (the exact route's cache key), else a float (a Gauss node
+    of the ReLU mixture)."""
+    x = float(x)
+    return int(x) if x.is_integer() else x
 
 
 def _identity_norm(d_in, d_out, method):
@@ -166,13 +180,53 @@ def _identity_norm(d_in, d_out, method):
     return _exact_identity(n, p)
 
 
+# At most this many numbers k of active units are summed one by one; beyond, the mixture
+# over k is a Gauss rule for the binomial law (the summand is smooth in k there).
+_DIRECT_TERMS_MAX = 512
+_GAUSS_NODES = 16
+# Hoeffding: P(|K - d/2| >= z sqrt(d) / 2) <= 2 exp(-z^2 / 2) = 5.7e-20 at z = 9.5.
+_BINOMIAL_Z = 9.5
+
+
+def _binomial_window(d):
+    half_width = _BINOMIAL_Z * math.sqrt(d) / 2
+    return max(0, math.floor(d / 2 - half_width)), min(d, math.ceil(d / 2 + half_width))
+
+
+def _wide_binomial(d_out):
+    """True if the ReLU mixture over d_out units is the Gauss rule (16 values, not one per
+    likely number of active units)."""
+    lo, hi = _binomial_window(int(d_out))
+    return hi - lo + 1 > _DIRECT_TERMS_MAX
+
+
 def _binomial_terms(d_out):
     """Numbers k of unit slopes among d_out fair coins with non-negligible probability
-    (dropped mass < 1e-18) and their probabilities."""
-    k = np.arange(d_out + 1)
-    pmf = np.exp(gammaln(d_out + 1) - gammaln(k + 1) - gammaln(d_out - k + 1)
-                 - d_out * math.log(2.0))
-    keep = pmf > 1e-18 / (d_out + 1)
+    (dropped mass < 1e-18) and their probabilities; for a wide law (more than
+    _DIRECT_TERMS_MAX such k) instead the nodes and weights of the _GAUSS_NODES-point Gauss
+    rule of Bin(d_out, 1/2) (Krawtchouk: monic recurrence x P_j = P_{j+1} + d/2 P_j
+    + j (d - j + 1)/4 P_{j-1}), real nodes within d/2 +- 4 sqrt(d) / 2.  The work and memory
+    are bounded whatever d_out (no O(d_out) arrays)."""
+    d = int(d_out)
+    lo, hi = _binomial_window(d)
+    if hi - lo + 1 > _DIRECT_TERMS_MAX:
+        j = np.arange(1, _GAUSS_NODES, dtype=float)
+        nodes, vectors = np.linalg.eigh(np.diag(np.sqrt(j * (d - j + 1)) / 2, 1)
+                                        + np.diag(np.sqrt(j * (d - j + 1)) / 2, -1))
+        return d / 2 + nodes, vectors[0] ** 2
+    if d <= 64:
+        k = np.arange(d + 1)
+        pmf = np.exp(gammaln(d + 1) - gammaln(k + 1) - gammaln(d - k + 1)
+                     - d * math.log(2.0))
+    else:
+        # log pmf(k) - log pmf(lo) as a running sum of log((d - j) / (j + 1)) (no
+        # cancellation of numbers of size d log d), normalised over the window.
+        k = np.arange(lo, hi + 1)
+        steps = np.log1p((d - 2 * k[:-1] - 1) / (k[:-1] + 1.0))
+        log_pmf = np.concatenate([[0.0], np.cumsum(steps)])
+        pmf = np.exp(log_pmf - log_pmf.max())
+        pmf /= pmf.sum()
+    keep = pmf > 1e-18 / (d + 1)
     return k[keep], pmf[keep]
 
 
@@ -192,8 +246,9 @@ def _column_norm(d_out, a):
     r"""E||D g|| for one column g (d_in = 1): with M(t) = E exp(-t||Dg||^2)
     = [((1+2t)^{-1/2} + (1+2a^2 t)^{-1/2})/2]^{d_out},
     :math:`E\sqrt Z = \frac{1}{2\sqrt\pi}\int_0^\infty (1 - M(t))\,t^{-3/2}\,dt`
-    (integrated in log t over [-60, 60], beyond which the integrand is below e^-30 of its
-    peak; log M by log1p while M is near 1, so that small t loses nothing)."""
+    (integrated in v = log t over [-80 - log d_out, 100]: below, the integrand is about
+    :math:`d_{out} e^{v/2}` and above at most :math:`e^{-v/2}`, so both cut tails are below
+    e^-40 of the value; log M by log1p while M is near 1, so that small t loses nothing)."""
     from scipy.integrate import quad      # ~0.15 s to import; only this route needs it
 
     def integrand(v):
@@ -203,7 +258,7 @@ def _column_norm(d_out, a):
         log_mean = (math.log(mean) if mean < 0.5
                     else math.log1p((math.expm1(-x / 2) + math.expm1(-y / 2)) / 2))
         return -math.expm1(d_out * log_mean) * math.exp(-v / 2)
-    value, _ = quad(integrand, -60, 60, epsabs=0, epsrel=1e-13, limit=400)
+    value, _ = quad(integrand, -80 - math.log(d_out), 100, epsabs=0, epsrel=1e-13, limit=400)
     return value / (2 * math.sqrt(math.pi))
 
 
@@ -227,6 +282,63 @@ def _slope_norm(d_in, d_out, a, method):
                      a * float(_identity_norm(d_in, d_out, method)))
     return float(pmf @ norms)
 
+# --------------------------------------------------------------------------- work bound
+# Seconds for one new exact value (n x p): ~1 ms plus ~0.3 us per panel and p^2 (measured
+# 0.1 s at p = 128 on the 2-core reference machine; the model errs high by about 2x).
+def _exact_seconds(n, p):
+    if p <= 1:
+        return 2e-5
+    panels = min(math.sqrt(n) + math.sqrt(p), 2 * math.sqrt(p) + 2) + 2 * _spectral_norm._MARGIN
+    return 1e-3 + 0.3e-6 * panels * p * p
+
+
+def _seconds(d_in, d_out, a, method):
+    """Estimated seconds of one (d_in, d_out, a) value by method (scalars; a None = linear);
+    raises the range error of method='exact' with a = 0 before any work."""
+    if method == "gordon":
+        return 1e-6 if a is None else 1e-5
+    if a is None:
+        return (_exact_seconds(max(d_in, d_out), min(d_in, d_out)) if method == "exact"
+                else 1e-6)
+    if method == "tracy-widom":
+        return 3e-4 if a in (0.0, 1.0) else 3e-3
+    if d_out == 1 or a == 1:
+        return _exact_seconds(max(d_in, d_out), min(d_in, d_out))
+    if d_in == 1:
+        return 0.05
+    k, _ = _binomial_terms(d_out)
+    widest = min(d_in, float(k.max()))
+    if widest > EXACT_MAX_MIN_WIDTH:
+        raise ValueError(f"method='exact' with a=0 mixes exact values over the likely numbers "
+                         f"k of active units (up to {int(k.max())} of d_out = {d_out}) and "
+                         f"needs min(d_in, k) <= {EXACT_MAX_MIN_WIDTH}; use "
+                         "method='tracy-widom'")
+    return sum(_exact_seconds(max(d_in, x), min(d_in, x)) for x in k if x > 0)
+
+
+def _check_work(d_in, d_out, a, method):
+    """Raise up front if the values would take longer than _validate.WORK_BUDGET_S."""
+    if method == "gordon" and a is None:
+        return
+    columns = [d_in.ravel(), d_out.ravel()] + ([] if a is None else [a.ravel()])
+    combos = np.unique(np.stack([c.astype(float) for c in columns]), axis=1)
+    if method == "tracy-widom" and a is None:
+        seconds = 1e-6 * combos.shape[1]
+    else:
+        seconds = 0.0
+        for column in combos.T:
+            slope = None if a is None else float(column[2])
+            seconds += _seconds(int(column[0]), int(column[1]), slope, method)
+            if seconds > _validate.WORK_BUDGET_S:
+                break
+    if seconds > _validate.WORK_BUDGET_S:
+        raise ValueError(f"method={method!r} for these {combos.shape[1]} shape(s) would take "
+                         f"about {seconds:.0f} s or more (budget {_validate.WORK_BUDGET_S} s); "
+                         + ("use method='tracy-widom' (within 0.1% of exact from widths ~16 on) "
+                            "or fewer shapes per call" if method == "exact" else
+                            "pass fewer shapes per call"))
+
+
 # --------------------------------------------------------------------------- public
 def expected_norm(d_in, d_out, *, a=None, method="exact"):
     r""":math:`E\lVert D_a G\rVert_2` for a :math:`d_{out} \times d_{in}` matrix G of iid
@@ -243,12 +355,14 @@ def expected_norm(d_in, d_out, *, a=None, method="exact"):
     Parameters
     ----------
     d_in, d_out : int or array_like of int
-        Integers >= 1 (broadcast together).  Without a slope the value is symmetric in them.
+        Integers in [1, 2**53] (broadcast together).  Without a slope the value is
+        symmetric in them.
     a : None, float or array_like, optional
         Negative-side slope in [0, 1] (0: ReLU, 1 or None: linear); broadcast with the widths.
     method : {"exact", "tracy-widom", "gordon"}
-        See the module docstring.  ``"exact"`` needs min(d_in, d_out) <= 128; with
-        0 < a < 1 it needs d_in == 1 or d_out == 1.
+        See the module docstring.  ``"exact"`` needs min(d_in, d_out) <= 128 (the other
+        width anything up to 2**53); with 0 < a < 1 it needs d_in == 1 or d_out == 1; with
+        a = 0 it needs min(d_in, k) <= 128 for every likely number k of active units.
 
     Returns
     -------
@@ -257,11 +371,23 @@ def expected_norm(d_in, d_out, *, a=None, method="exact"):
     Raises
     ------
     ValueError
-        If d_in or d_out is not an integer >= 1, a is outside [0, 1], method is unknown, or
-        method="exact" outside its range.
+        If d_in or d_out is not an integer in [1, 2**53], a is outside [0, 1], method is
+        unknown, method="exact" outside its range, or the values asked for would take more
+        than ``_validate.WORK_BUDGET_S`` = 30 s (estimated up front from the arguments:
+        e.g. "exact" for thousands of shapes, or a slope with ~10**5 shapes); the message
+        says what to use instead.
 
     Notes
     -----
+    Domain edges.  For n - p >= 2**12 the exact route evaluates its basis functions in the
+    offset :math:`u - \sqrt{n-p}` (the direct form loses ~eps (n-p) log(n-p) relative and
+    broke Gordon's bound at (16, 2**53)); :math:`E\chi_n` uses the Stirling series of
+    :math:`\Gamma(x+\frac12)/\Gamma(x)` from n = 16 on.  The mixture over the number k of
+    active units sums the k within 9.5 standard deviations of d_out/2 (dropped mass
+    < 1e-19) while there are at most 512 of them, and beyond is a 16-point Gauss rule for
+    Bin(d_out, 1/2) (Krawtchouk), the summand being smooth in k there (the exact route
+    takes a real k as the Wishart degrees of freedom): the work is bounded for any d_out.
+
     Gordon's inequality gives :math:`E\lVert G\rVert_2 \le \sqrt{d_{in}} + \sqrt{d_{out}}`;
     with slopes, Chevet's inequality :math:`E\lVert DG\rVert \le \lVert D\rVert\sqrt{d_{in}}
     + \lVert D\rVert_F` and Jensen give :math:`\sqrt{d_{in}} + \sqrt{d_{out}(1+a^2)/2}`
@@ -294,11 +420,15 @@ def expected_norm(d_in, d_out, *, a=None, method="exact"):
     d_in, d_out = _widths(d_in, d_out)
     _validate.choice(method, "method", METHODS)
     if a is None:
+        if method == "exact":
+            _exact_identity_range(d_in, d_out)
+        _check_work(d_in, d_out, None, method)
         return _finish(_identity_norm(d_in, d_out, method))
     a = _validate.real(a, "a", 0.0, 1.0)
     if method == "exact" and np.any((a > 0) & (a < 1) & (d_in > 1) & (d_out > 1)):
         raise ValueError(_NO_EXACT_SLOPE)          # before any (slow) exact value
     d_in, d_out, a = np.broadcast_arrays(d_in, d_out, a)
+    _check_work(d_in, d_out, a, method)
     out = np.empty(d_in.shape)
     for index in np.ndindex(d_in.shape):
         args = int(d_in[index]), int(d_out[index])
@@ -319,7 +449,7 @@ def hessian_sigma(d_in, d_out, *, a=None, method="gordon"):
     Parameters
     ----------
     d_in, d_out : int or array_like of int
-        Fan-in and fan-out, integers >= 1 (broadcast together).
+        Fan-in and fan-out, integers in [1, 2**53] (broadcast together).
     a : None, float or array_like, optional
         Negative-side slope of the activation in [0, 1]: 0 for ReLU, 0.01 for the default
         leaky ReLU, None (or 1) for a linear layer / the paper's smooth activations with
@@ -336,8 +466,8 @@ def hessian_sigma(d_in, d_out, *, a=None, method="gordon"):
     Raises
     ------
     ValueError
-        If d_in or d_out is not an integer >= 1, a is outside [0, 1], method is unknown, or
-        method="exact" outside its range.
+        As :func:`expected_norm` (widths outside [1, 2**53], a outside [0, 1], unknown
+        method, "exact" outside its range, work beyond the 30 s budget).
 
     Examples
     --------

@@ -14,8 +14,9 @@ hessian_normal_
     :math:`N(0, \sigma^2)` with Skorski's (2020) spectral-norm scale, :math:`E\lVert
     D_a W\rVert_2 = 1` (:func:`initmath.hessian_sigma`).
 init_model_
-    Walk the ``nn.Linear`` / ``nn.Conv1d/2d/3d`` layers of a model, fill the weights, zero
-    the biases and return what was done.
+    Walk the ``nn.Linear`` / ``nn.Conv1d/2d/3d`` layers of a model, fill each weight for
+    the activation that follows it in the model, zero the biases and return what was done
+    (and what was left alone: listed, with a warning).
 
 The scales themselves are :func:`fractional_moment_std` and :func:`hessian_std` (floats,
 no sampling).  Fans are torch's own (``torch.nn.init._calculate_fan_in_and_fan_out``): a
@@ -46,14 +47,16 @@ from torch import nn
 
 from . import _validate
 from ._spectral_norm import EXACT_MAX_MIN_WIDTH
-from .critical_variance import S_MAX, critical_sigmas
+from .critical_variance import S_MAX, critical_sigmas, rrelu_critical_sigma
+from . import hessian as _hessian
 from .hessian import METHODS as _HESSIAN_SIGMA_METHODS
 from .hessian import glorot_sigma, hessian_sigma
 from .torch_tools import (SpectralEstimate, factorized_hessian_form, hessian_calibrate_,
                           jacobian_spectral_norm, layer_hessian_norm, layer_maps)
 
 __all__ = ["fractional_moment_std", "fractional_moment_normal_", "hessian_std",
-           "hessian_normal_", "init_model_", "InitRecord", "SpectralEstimate",
+           "hessian_normal_", "init_model_", "InitRecord", "InitReport", "SkippedParameter",
+           "InitCoverageWarning", "SpectralEstimate",
            "jacobian_spectral_norm", "layer_hessian_norm", "factorized_hessian_form",
            "hessian_calibrate_", "layer_maps"]
 
@@ -80,46 +83,117 @@ class InitRecord(NamedTuple):
         The weight's shape.
     std : float
         The standard deviation its weights were drawn with.
+    activation : str
+        What follows the layer, as read from the model: ``"ReLU"``,
+        ``"LeakyReLU(negative_slope=0.01)"``, ``"RReLU(lower=0.125, upper=0.333)"``,
+        ``"identity"`` (no activation: the output layer, or a layer followed directly by
+        another linear layer), ``"override"`` (``override_a`` was given) or ``"any"``
+        (the scheme ignores activations: ``"xavier"``).
+    a : float, tuple or None
+        The slope the std was computed for: the negative-side slope (1.0 for identity;
+        ``None`` for the hessian scheme's linear Jacobian), ``(lower, upper)`` for RReLU,
+        ``None`` for ``"xavier"``.
     """
     name: str
     shape: tuple
     std: float
+    activation: str = "override"
+    a: object = None
+
+
+class SkippedParameter(NamedTuple):
+    """A parameter :func:`init_model_` left unchanged, and why.
+
+    Attributes
+    ----------
+    name : str
+        Its name in ``model.named_parameters()``.
+    shape : tuple of int
+    reason : str
+    """
+    name: str
+    shape: tuple
+    reason: str
+
+
+class InitReport(list):
+    """The list of :class:`InitRecord` (one per initialized layer, as before) with the
+    attribute ``skipped``: the :class:`SkippedParameter` list of every parameter of the
+    model that was left unchanged (no theory covers it)."""
+
+    def __init__(self, records=(), skipped=()):
+        super().__init__(records)
+        self.skipped = list(skipped)
+
+    def __repr__(self):
+        return f"InitReport({list.__repr__(self)}, skipped={self.skipped!r})"
+
+
+class InitCoverageWarning(UserWarning):
+    """:func:`init_model_` left some parameters of the model unchanged (listed in the
+    returned report's ``skipped``)."""
 
 
 # --------------------------------------------------------------------------- arguments
 def _real_scalar(value, name, low, high, **open_ends):
-    if np.ndim(value) != 0:
-        raise ValueError(f"{name} must be a scalar, got {value!r}")
-    return float(_validate.real(value, name, low, high, **open_ends))
+    try:
+        ndim = np.ndim(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"{name} must be a real number, got {_short(value)}") from None
+    if ndim != 0:
+        raise ValueError(f"{name} must be a scalar (a single number), not an array of shape "
+                         f"{np.shape(value)}")
+    return float(_validate.real(_validate.scalar(value, name), name, low, high, **open_ends))
 
 
-def _shape(tensor_or_shape):
+def _shape(tensor_or_shape, name):
     if isinstance(tensor_or_shape, torch.Tensor):
         return tuple(tensor_or_shape.shape)
+    if isinstance(tensor_or_shape, (str, bytes)):
+        raise ValueError(f"{name} must be a tensor or a shape (sequence of ints), got "
+                         f"{tensor_or_shape!r}")
     try:
         shape = tuple(tensor_or_shape)
     except TypeError:
-        raise ValueError(f"expected a tensor or a shape (sequence of ints), got "
-                         f"{tensor_or_shape!r}") from None
-    if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0
-               for n in shape):
-        raise ValueError(f"a shape must be a sequence of integers >= 0, got {tensor_or_shape!r}")
+        raise ValueError(f"{name} must be a tensor or a shape (sequence of ints), got "
+                         f"{type(tensor_or_shape).__name__}") from None
+    if not all(isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_))
+               and n >= 0 for n in shape):
+        raise ValueError(f"{name}: a shape must be a sequence of integers >= 0, got "
+                         f"{_short(tensor_or_shape)}")
     return tuple(int(n) for n in shape)
 
 
-def _fans(tensor_or_shape):
-    """(fan_in, fan_out) exactly as torch.nn.init computes them (on a meta tensor: free)."""
-    shape = _shape(tensor_or_shape)
-    fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(torch.empty(shape, device="meta"))
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _fans(tensor_or_shape, name="tensor_or_shape"):
+    """(fan_in, fan_out) exactly as torch.nn.init computes them: a weight [out, in,
+    *receptive] has fan_in = in * prod(receptive), fan_out = out * prod(receptive) (exact
+    Python integers, so a huge shape given as a tuple is judged, never overflowed)."""
+    shape = _shape(tensor_or_shape, name)
+    if len(shape) < 2:
+        raise ValueError(f"{name} has fewer than 2 dimensions (shape {shape}); fans need a "
+                         "weight [out, in, *receptive]")
+    receptive = math.prod(shape[2:])
+    fan_in, fan_out = shape[1] * receptive, shape[0] * receptive
     if fan_in < 1 or fan_out < 1:
-        raise ValueError(f"shape {shape} has a zero-sized dimension (fan_in = {fan_in}, "
-                         f"fan_out = {fan_out}); no scale exists")
+        raise ValueError(f"{name} of shape {shape} has a zero-sized dimension (fan_in = "
+                         f"{fan_in}, fan_out = {fan_out}); no scale exists")
+    if max(fan_in, fan_out) > _validate.D_MAX:
+        raise ValueError(f"{name} of shape {_short(shape)}: fan_in and fan_out must be at most "
+                         f"2**53, got fan_in = {_validate._show_int(fan_in)}, fan_out = "
+                         f"{_validate._show_int(fan_out)}")
     return fan_in, fan_out
 
 
 def _fractional_args(s, a, mode):
-    return (_real_scalar(s, "s", 0, S_MAX, low_open=True), _real_scalar(a, "a", 0, 1),
-            _validate.choice(mode, "mode", MODES))
+    s = _real_scalar(s, "s", 0, S_MAX, low_open=True)
+    if s / 2 == 0:
+        raise ValueError(f"s must lie in (0, {S_MAX:g}] with s/2 > 0 in float64, got {s!r}")
+    return s, _real_scalar(a, "a", 0, 1), _validate.choice(mode, "mode", MODES)
 
 
 def _hessian_args(a, method):
@@ -127,16 +201,52 @@ def _hessian_args(a, method):
             _validate.choice(method, "method", HESSIAN_METHODS))
 
 
-def _is_empty(tensor):
+def _check_generator(generator):
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator or None, got "
+                         f"{type(generator).__name__}")
+
+
+def _is_empty(tensor, generator=None):
+    """Check the tensor to fill (and the generator); True for a zero-element tensor (with
+    torch's warning: nothing to fill)."""
     if not isinstance(tensor, torch.Tensor):
         raise ValueError(f"tensor must be a torch.Tensor, got {type(tensor).__name__}")
+    if not tensor.is_floating_point():
+        raise ValueError(f"tensor must be a floating-point tensor (float16, bfloat16, float32 "
+                         f"or float64) to hold N(0, std^2) draws, got dtype {tensor.dtype}")
+    if tensor.dim() < 2:
+        raise ValueError(f"tensor has fewer than 2 dimensions (shape {tuple(tensor.shape)}); "
+                         "fans need a weight [out, in, *receptive]")
+    _check_generator(generator)
+    if generator is not None and generator.device.type != tensor.device.type:
+        raise ValueError(f"generator is on {generator.device}, tensor on {tensor.device}; "
+                         "they must be on the same device type")
     if tensor.numel() == 0:
         warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
         return True
     return False
 
 
+def _check_std(std, dtype, name="tensor"):
+    """std itself if N(0, std^2) draws are representable in dtype: finite and below its
+    largest value (by a factor 64, beyond any draw of up to 2**53 samples), and not so small
+    that every draw rounds to zero."""
+    _validate.finite_result(std, "the standard deviation",
+                            hint="its arguments are outside the range the scale exists for")
+    finfo = torch.finfo(dtype)
+    if std * 64 > finfo.max:
+        raise ValueError(f"the standard deviation {std:.6g} overflows {name}'s dtype {dtype} "
+                         f"(largest value {finfo.max:.6g}); use a wider dtype or other "
+                         "arguments")
+    if 0 < std < finfo.smallest_normal * finfo.eps:
+        raise ValueError(f"the standard deviation {std:.6g} underflows {name}'s dtype {dtype} "
+                         f"(every draw would be 0); use a wider dtype")
+    return std
+
+
 def _fill(tensor, std, generator):
+    _check_std(std, tensor.dtype)
     with torch.no_grad():
         return tensor.normal_(0.0, std, generator=generator)
 
@@ -188,8 +298,10 @@ def fractional_moment_std(tensor_or_shape, s=1.0, a=0.0, mode="fan_in"):
     Raises
     ------
     ValueError
-        If the tensor has fewer than 2 dimensions or a zero-sized one, s is outside
-        (0, 1000], a is outside [0, 1], or mode is unknown.
+        If the tensor has fewer than 2 dimensions or a zero-sized one, a fan above 2**53,
+        s is outside (0, 1000], a is outside [0, 1], mode is unknown, or the std is not
+        representable in float64 (s below ~1e-3: the critical std grows like
+        :math:`c^{1/s}`).
 
     Notes
     -----
@@ -217,7 +329,19 @@ def fractional_moment_std(tensor_or_shape, s=1.0, a=0.0, mode="fan_in"):
     """
     s, a, mode = _fractional_args(s, a, mode)
     fan_in, fan_out = _fans(tensor_or_shape)
-    return float(critical_sigmas(s, [fan_in, fan_out], a, convention=_CONVENTION[mode])[0])
+    std = float(critical_sigmas(s, [fan_in, fan_out], a, convention=_CONVENTION[mode])[0])
+    return _representable(
+        std, f"the fractional-moment std (s = {s:g}, fan_in = {fan_in}, fan_out = {fan_out})")
+
+
+def _representable(std, what):
+    """std if it is a finite positive float64; else a ValueError (the critical std grows
+    like c^(1/s) as s -> 0, past float64's range for s below ~1e-3)."""
+    hint = "s must be larger: for s -> 0 the critical std grows like c^(1/s)"
+    if std == 0:
+        raise ValueError(f"{what} is not representable in float64 for these arguments (got "
+                         f"0.0); {hint}")
+    return _validate.finite_result(std, what, hint=hint)
 
 
 def fractional_moment_normal_(tensor, s=1.0, a=0.0, mode="fan_in", generator=None):
@@ -232,7 +356,8 @@ def fractional_moment_normal_(tensor, s=1.0, a=0.0, mode="fan_in", generator=Non
     Parameters
     ----------
     tensor : torch.Tensor
-        Floating point, at least 2 dimensions, ``[out, in, *receptive]``.
+        Floating point (float16, bfloat16, float32, float64), at least 2 dimensions,
+        ``[out, in, *receptive]``.
     s, a, mode
         As in :func:`fractional_moment_std`.
     generator : torch.Generator, optional
@@ -246,7 +371,9 @@ def fractional_moment_normal_(tensor, s=1.0, a=0.0, mode="fan_in", generator=Non
     Raises
     ------
     ValueError
-        As :func:`fractional_moment_std`, or if tensor is not a tensor.
+        As :func:`fractional_moment_std`, or if tensor is not a floating-point tensor, the
+        generator is not a ``torch.Generator`` (on the tensor's device type), or the std
+        overflows (or underflows to 0 in) the tensor's dtype, e.g. float16 above 65504 / 64.
 
     Examples
     --------
@@ -259,7 +386,7 @@ def fractional_moment_normal_(tensor, s=1.0, a=0.0, mode="fan_in", generator=Non
     True
     """
     s, a, mode = _fractional_args(s, a, mode)
-    if _is_empty(tensor):
+    if _is_empty(tensor, generator):
         return tensor
     return _fill(tensor, fractional_moment_std(tensor, s, a, mode), generator)
 
@@ -268,7 +395,8 @@ def fractional_moment_normal_(tensor, s=1.0, a=0.0, mode="fan_in", generator=Non
 def _auto_hessian_method(fan_in, fan_out, a):
     narrow = min(fan_in, fan_out)
     exact = (narrow == 1 or (a in (None, 1.0) and narrow <= EXACT_MAX_MIN_WIDTH)
-             or (a == 0.0 and fan_out <= _AUTO_EXACT_RELU_MAX_FAN_OUT))
+             or (a == 0.0 and (fan_out <= _AUTO_EXACT_RELU_MAX_FAN_OUT or (
+                 fan_in <= _AUTO_EXACT_RELU_MAX_FAN_OUT and _hessian._wide_binomial(fan_out)))))
     return "exact" if exact else "tracy-widom"
 
 
@@ -292,8 +420,10 @@ def hessian_std(tensor_or_shape, a=None, method="auto"):
         As in :func:`initmath.hessian_sigma`; ``"exact"`` raises where it does.
         ``"auto"`` is ``"exact"`` where the exact law exists and one shape costs at most
         ~0.7 s: min(fan_in, fan_out) = 1; a linear Jacobian with min(fan_in, fan_out) <= 128;
-        ReLU (a = 0) with fan_out <= 64.  Otherwise ``"tracy-widom"`` (within 0.1% of exact
-        wherever both exist outside those ranges and were compared).
+        ReLU (a = 0) with fan_out <= 64, or with fan_in <= 64 and fan_out so large (about
+        2900 or more) that the mixture over active units is a 16-point Gauss rule.
+        Otherwise ``"tracy-widom"`` (within 0.1% of exact wherever both exist outside those
+        ranges and were compared).
 
     Returns
     -------
@@ -302,8 +432,9 @@ def hessian_std(tensor_or_shape, a=None, method="auto"):
     Raises
     ------
     ValueError
-        If the tensor has fewer than 2 dimensions or a zero-sized one, a is outside [0, 1],
-        method is unknown, or method="exact" outside its range.
+        If the tensor has fewer than 2 dimensions or a zero-sized one, a fan above 2**53,
+        a is outside [0, 1], method is unknown, or method="exact" outside its range (or
+        beyond the 30 s work budget).
 
     References
     ----------
@@ -350,7 +481,8 @@ def hessian_normal_(tensor, a=None, method="auto", generator=None):
     Raises
     ------
     ValueError
-        As :func:`hessian_std`, or if tensor is not a tensor.
+        As :func:`hessian_std`, or as :func:`fractional_moment_normal_` for the tensor,
+        generator and std.
 
     Examples
     --------
@@ -364,7 +496,7 @@ def hessian_normal_(tensor, a=None, method="auto", generator=None):
     True
     """
     a, method = _hessian_args(a, method)
-    if _is_empty(tensor):
+    if _is_empty(tensor, generator):
         return tensor
     return _fill(tensor, hessian_std(tensor, a, method), generator)
 
@@ -389,6 +521,15 @@ _SCHEMES = {"fractional-moment": (fractional_moment_std, ("s", "a", "mode")),
             "xavier": (_xavier_std, ("gain",))}
 
 
+# Modules passed over when looking for the activation that follows a layer: they change
+# no unit's sign (dropout is taken at its eval-mode identity).
+_TRANSPARENT = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d,
+                nn.Flatten, nn.Unflatten)
+# Linear maps: a layer followed directly by one of these has no activation (identity).
+_LINEAR_MAPS = LAYER_TYPES + (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+_UNKNOWN = "unknown"
+
+
 def _layers(model):
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
@@ -397,19 +538,114 @@ def _layers(model):
         raise ValueError("model contains no nn.Linear or nn.Conv1d/2d/3d layer")
     for name, m in layers:
         if nn.parameter.is_lazy(m.weight):
-            raise ValueError(f"layer {name!r} is lazy (its weight has no shape yet); "
+            raise ValueError(f"model layer {name!r} is lazy (its weight has no shape yet); "
                              "run one forward pass before init_model_")
+        if not m.weight.is_floating_point():
+            raise ValueError(f"model layer {name!r} has a {m.weight.dtype} weight; "
+                             "floating point is required")
     return layers
 
 
-def init_model_(model, scheme="fractional-moment", *, generator=None, **params):
-    r"""Initialize every ``nn.Linear`` / ``nn.Conv1d/2d/3d`` of ``model`` in place.
+def _flat(sequential):
+    for module in sequential:
+        if isinstance(module, nn.Sequential):
+            yield from _flat(module)
+        else:
+            yield module
+
+
+def _activation(module):
+    """(description, slope) of an activation module: slope a float in [0, 1], a pair
+    (lower, upper) for RReLU, or None if no theory covers it."""
+    name = type(module).__name__
+    if type(module) is nn.ReLU:
+        return "ReLU", 0.0
+    if type(module) is nn.LeakyReLU:
+        slope = float(module.negative_slope)
+        text = f"LeakyReLU(negative_slope={slope:g})"
+        return text, (slope if 0 <= slope <= 1 else None)
+    if type(module) is nn.RReLU:
+        lower, upper = float(module.lower), float(module.upper)
+        text = f"RReLU(lower={lower:g}, upper={upper:g})"
+        return text, ((lower, upper) if 0 <= lower <= upper <= 1 else None)
+    return name, None
+
+
+def _followers(model):
+    """{id(layer): (description, slope)} for the layers of the model's nn.Sequential chains
+    (nested ones flattened): the first module after the layer that is not transparent; the
+    end of the model's own chain is the output (identity); the end of a chain inside another
+    module, or a layer outside any chain, is unknown (its parent's forward decides)."""
+    parent = {id(child): m for m in model.modules() for child in m.children()}
+    following = {}
+    for m in model.modules():
+        if not isinstance(m, nn.Sequential) or isinstance(parent.get(id(m)), nn.Sequential):
+            continue
+        chain = list(_flat(m))
+        for i, layer in enumerate(chain):
+            if not isinstance(layer, LAYER_TYPES):
+                continue
+            rest = [x for x in chain[i + 1:] if not isinstance(x, _TRANSPARENT)]
+            if not rest:
+                following[id(layer)] = (("identity", 1.0) if m is model else
+                                        (_UNKNOWN, None))
+            elif isinstance(rest[0], _LINEAR_MAPS):
+                following[id(layer)] = ("identity", 1.0)
+            else:
+                following[id(layer)] = _activation(rest[0])
+    if isinstance(model, LAYER_TYPES):
+        following[id(model)] = ("identity", 1.0)
+    return following
+
+
+def _rrelu_std(tensor_or_shape, s, lower, upper, mode):
+    fan_in, fan_out = _fans(tensor_or_shape)
+    std = float(rrelu_critical_sigma(s, fan_out, lower, upper))
+    if mode == "fan_in":
+        std *= math.sqrt(fan_out / fan_in)
+    return _representable(std, f"the RReLU fractional-moment std (s = {s:g})")
+
+
+def _layer_std(scheme, weight, slope, params):
+    """std of one layer for the scheme at the slope read from the model (or overridden)."""
+    if scheme == "xavier":
+        return _xavier_std(weight, **params)
+    if isinstance(slope, tuple):
+        if scheme == "hessian":
+            return None                          # no spectral-norm law for random slopes
+        s = params.get("s", 1.0) if scheme == "fractional-moment" else 2.0
+        mode = params.get("mode", "fan_in")
+        return _rrelu_std(weight, s, *slope, _validate.choice(mode, "mode", MODES))
+    rest = {k: v for k, v in params.items() if k != "a"}
+    if scheme == "hessian":
+        return hessian_std(weight, a=None if slope == 1.0 else slope, **rest)
+    return _SCHEMES[scheme][0](weight, a=slope, **rest)
+
+
+def init_model_(model, scheme="fractional-moment", *, generator=None, override_a=None,
+                warn=True, **params):
+    r"""Initialize the ``nn.Linear`` / ``nn.Conv1d/2d/3d`` layers of ``model`` in place,
+    each for the activation that follows it in the model.
 
     Each weight is drawn :math:`N(0, \sigma^2)` with the scheme's :math:`\sigma` for its
-    shape, each bias is set to zero (the theory's layers have none), layers in
-    ``model.named_modules()`` order.  All scales are computed (and all arguments checked)
-    before anything is changed.  Other modules (``nn.ConvTranspose*``, normalization,
-    embeddings) are left alone.
+    shape and for the activation read from the model, each bias is set to zero (the
+    theory's layers have none), layers in ``model.named_modules()`` order.  All scales are
+    computed (and all arguments checked) before anything is changed.
+
+    The activation after a layer is read from the model's ``nn.Sequential`` chains (nested
+    ones flattened; ``nn.Identity``, ``nn.Dropout*``, ``nn.Flatten`` and ``nn.Unflatten``
+    are passed over): ``nn.ReLU`` (slope a = 0), ``nn.LeakyReLU`` (its
+    ``negative_slope``, in [0, 1]), ``nn.RReLU`` (its ``lower``, ``upper``, training-mode
+    random slopes: :func:`initmath.rrelu_critical_sigma`), or none: the end of the model
+    (the output layer) or another linear layer next, the identity (a = 1; linear Jacobian
+    for "hessian").  Everything else is not initialized and is listed in the report's
+    ``skipped``: a layer followed by another activation (GELU, Tanh, normalization, ...),
+    by RReLU under "hessian" (no law for random slopes), or whose activation cannot be read
+    (a layer outside an ``nn.Sequential``, or last in a chain inside another module); and
+    every other parameter of the model (embeddings, normalization weights,
+    ``nn.MultiheadAttention.in_proj_weight``, ``nn.ConvTranspose*``, ...).  With
+    ``warn=True`` (default) a non-empty ``skipped`` raises an :class:`InitCoverageWarning`
+    (a ``UserWarning``).
 
     Parameters
     ----------
@@ -418,26 +654,40 @@ def init_model_(model, scheme="fractional-moment", *, generator=None, **params):
         ``"fractional-moment"``: :func:`fractional_moment_std`, parameters ``s``, ``a``,
         ``mode``.  ``"hessian"``: :func:`hessian_std`, parameters ``a``, ``method``.
         ``"kaiming"``: ``torch.nn.init.kaiming_normal_``'s
-        :math:`\sqrt{2/((1+a^2)\,\mathrm{fan})}`, parameters ``a`` (in [0, 1]), ``mode``.
-        ``"xavier"``: ``torch.nn.init.xavier_normal_``'s
+        :math:`\sqrt{2/((1+a^2)\,\mathrm{fan})}` (RReLU: :math:`1 + E U^2` in place of
+        :math:`1 + a^2`), parameters ``a`` (in [0, 1]), ``mode``.  ``"xavier"``:
+        ``torch.nn.init.xavier_normal_``'s
         :math:`\mathrm{gain}\sqrt{2/(\mathrm{fan\_in}+\mathrm{fan\_out})}`, parameter
-        ``gain`` > 0.  Defaults are those of the functions.
+        ``gain`` > 0; it ignores activations.  Defaults are those of the functions.
     generator : torch.Generator, optional
         Source of the random numbers; the same seed gives the same model.
+    override_a : float, optional
+        A slope in [0, 1] used for EVERY layer instead of the activations read from the
+        model (no layer is skipped for its activation): the explicit way to initialize
+        against the model, e.g. ``override_a=0.0`` for a He-style ReLU scale everywhere.
+        Not with ``a``, and not for "xavier".
+    warn : bool, default True
+        Warn (:class:`InitCoverageWarning`) when some parameters were left unchanged.
     **params
-        The scheme's parameters (above).
+        The scheme's parameters (above).  ``a``, if given, states the slope of the model's
+        (leaky) ReLU activations: it must equal the slope read for every layer followed by
+        ReLU / LeakyReLU / RReLU (else ValueError; use ``override_a`` to force a slope);
+        layers without an activation stay identity.
 
     Returns
     -------
-    list of InitRecord
-        ``(name, shape, std)`` for each layer initialized.
+    InitReport
+        A list of ``InitRecord(name, shape, std, activation, a)``, one per layer
+        initialized, with ``.skipped``: ``SkippedParameter(name, shape, reason)`` for every
+        parameter left unchanged.
 
     Raises
     ------
     ValueError
         For a model that is not an ``nn.Module`` or has no such layer, a lazy layer, an
-        unknown scheme, a parameter the scheme does not take, or any value its std function
-        rejects.
+        unknown scheme, a parameter the scheme does not take, an ``a`` that disagrees with
+        the model's activations, a bad ``override_a``, or any value a std function rejects
+        (the message names the layer).
 
     Examples
     --------
@@ -446,12 +696,14 @@ def init_model_(model, scheme="fractional-moment", *, generator=None, **params):
     >>> net = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(),
     ...                           torch.nn.Linear(256, 10))
     >>> report = init_model_(net, s=1.0, generator=torch.Generator().manual_seed(0))
-    >>> [(r.name, r.shape) for r in report]
-    [('0', (256, 784)), ('2', (10, 256))]
-    >>> report[1].std == fractional_moment_std((10, 256), s=1.0)
+    >>> [(r.name, r.shape, r.activation) for r in report]
+    [('0', (256, 784), 'ReLU'), ('2', (10, 256), 'identity')]
+    >>> report[0].std == fractional_moment_std((256, 784), s=1.0, a=0.0)
     True
-    >>> bool((net[0].bias == 0).all())
+    >>> report[1].std == fractional_moment_std((10, 256), s=1.0, a=1.0)   # output layer
     True
+    >>> bool((net[0].bias == 0).all()), report.skipped
+    (True, [])
     """
     _validate.choice(scheme, "scheme", SCHEMES)
     std_of, names = _SCHEMES[scheme]
@@ -459,13 +711,76 @@ def init_model_(model, scheme="fractional-moment", *, generator=None, **params):
     if unknown:
         raise ValueError(f"scheme={scheme!r} takes the parameters {', '.join(names)}; "
                          f"got {', '.join(unknown)}")
+    if not isinstance(warn, (bool, np.bool_)):
+        raise ValueError(f"warn must be True or False, got {_short(warn)}")
+    _check_generator(generator)
+    if override_a is not None:
+        if "a" not in names:
+            raise ValueError(f"override_a: scheme={scheme!r} takes no slope")
+        if params.get("a") is not None:
+            raise ValueError("pass either a (checked against the model) or override_a "
+                             "(used for every layer), not both")
+        override_a = _real_scalar(override_a, "override_a", 0, 1)
+    stated = params.pop("a", None) if "a" in names else None
+    if stated is not None:
+        stated = _real_scalar(stated, "a", 0, 1)
     layers = _layers(model)
-    stds = [std_of(m.weight, **params) for _, m in layers]
-    report = []
-    for (name, m), std in zip(layers, stds):
-        _fill(m.weight, std, generator)
+    following = {} if override_a is not None or scheme == "xavier" else _followers(model)
+    plan, skipped_layers = [], {}
+    for name, m in layers:
+        if scheme == "xavier":
+            activation, slope = "any", None
+        elif override_a is not None:
+            activation, slope = "override", override_a
+        else:
+            activation, slope = following.get(id(m), (_UNKNOWN, None))
+            if stated is not None and activation not in ("identity", _UNKNOWN) and \
+                    slope is not None and slope != stated:
+                raise ValueError(f"a={stated:g} disagrees with the model: layer {name!r} is "
+                                 f"followed by {activation}; drop a (the model's slopes are "
+                                 f"used) or pass override_a={stated:g} to force it")
+        if scheme != "xavier" and override_a is None and slope is None:
+            skipped_layers[id(m)] = (
+                f"layer followed by {activation}: no {scheme} scale for it" if activation !=
+                _UNKNOWN else "the activation after this layer cannot be read from the model "
+                "(not in an nn.Sequential chain, or last in a chain inside another module)")
+            continue
+        try:
+            std = _layer_std(scheme, m.weight, slope, params)
+        except ValueError as error:
+            raise ValueError(f"model layer {name!r}: {error}") from None
+        if std is None:
+            skipped_layers[id(m)] = f"layer followed by {activation}: no {scheme} scale for it"
+            continue
+        try:
+            _check_std(std, m.weight.dtype, name=f"model layer {name!r}")
+        except ValueError as error:
+            raise ValueError(f"model layer {name!r}: {error}") from None
+        record_a = (None if scheme == "xavier" or (scheme == "hessian" and slope == 1.0)
+                    else slope)
+        plan.append((name, m, InitRecord(name, tuple(m.weight.shape), std, activation,
+                                         record_a)))
+    done = {id(m) for _, m, _ in plan}
+    skipped, owners = [], {}
+    for module_name, module in model.named_modules():
+        for param_name, param in module.named_parameters(recurse=False):
+            full = f"{module_name}.{param_name}" if module_name else param_name
+            owners.setdefault(id(param), (full, module, param_name, param))
+    for full, module, param_name, param in owners.values():
+        if id(module) in done and param_name in ("weight", "bias"):
+            continue
+        reason = skipped_layers.get(id(module)) if param_name in ("weight", "bias") else None
+        skipped.append(SkippedParameter(full, tuple(param.shape), reason or (
+            f"{type(module).__name__}.{param_name}: no {scheme} scale for this parameter")))
+    for _, m, record in plan:
+        _fill(m.weight, record.std, generator)
         if m.bias is not None:
             with torch.no_grad():
                 m.bias.zero_()
-        report.append(InitRecord(name, tuple(m.weight.shape), std))
-    return report
+    if skipped and warn:
+        listed = ", ".join(f"{p.name!r}" for p in skipped[:6]) + (
+            f" and {len(skipped) - 6} more" if len(skipped) > 6 else "")
+        warnings.warn(f"init_model_ left {len(skipped)} parameter(s) unchanged that no "
+                      f"{scheme} scale covers: {listed} (see the report's .skipped; "
+                      "warn=False silences this)", InitCoverageWarning, stacklevel=2)
+    return InitReport([record for _, _, record in plan], skipped)

@@ -51,23 +51,70 @@ class SpectralEstimate(NamedTuple):
     converged: bool
 
 
+# Most Lanczos vectors stored at once (iters x parameters or inputs): 2**28 entries is 1 GiB
+# in float32; beyond, iters must be lowered.
+_MAX_STORED = 2 ** 28
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _check_iters_tol(iters, tol):
     if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
-        raise ValueError(f"iters must be a positive integer, got {iters!r}")
+        raise ValueError(f"iters must be a positive integer, got {_short(iters)}")
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0 \
             or not math.isfinite(tol):
-        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
+        raise ValueError(f"tol must be a finite number >= 0, got {_short(tol)}")
+
+
+def _check_storage(iters, numel, what):
+    if min(iters, numel) * numel > _MAX_STORED:
+        raise ValueError(f"iters = {iters} Lanczos vectors of {numel} entries ({what}) exceed "
+                         f"2**28 stored numbers; lower iters to at most "
+                         f"{max(1, _MAX_STORED // numel)}")
+
+
+def _check_tensor(x, name, finite=True):
+    """x if it is a non-empty floating-point tensor (with finite entries)."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got {type(x).__name__}"
+                         + (f" of dtype {x.dtype}" if isinstance(x, torch.Tensor) else ""))
+    if x.numel() == 0:
+        raise ValueError(f"{name} must be non-empty")
+    if finite and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} must be finite (it holds nan or inf)")
+    return x
+
+
+def _call(fn, what, *args):
+    """fn(*args), with a failure of the caller's module or loss on these arguments (a shape
+    or dtype mismatch: torch's RuntimeError / TypeError) reported as a one-line ValueError."""
+    try:
+        return fn(*args)
+    except (RuntimeError, TypeError) as error:
+        first = (str(error).strip().splitlines() or [""])[0][:200]
+        raise ValueError(f"{what} failed: {type(error).__name__}: {first}") from error
+
+
+def _check_module(model, name):
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"{name} must be an nn.Module, got {type(model).__name__}")
 
 
 def _start_vector(numel, like, generator):
     """A random unit start vector on ``like``'s device and dtype."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator or None, got "
+                         f"{type(generator).__name__}")
     gen_device = generator.device if generator is not None else like.device
     v = torch.randn(numel, generator=generator, device=gen_device, dtype=like.dtype)
     v = v.to(like.device)
     return v / torch.linalg.vector_norm(v)
 
 
-def _lanczos_top(matvec, v0, iters, tol):
+def _lanczos_top(matvec, v0, iters, tol, what):
     """Largest-magnitude eigenvalue of a symmetric operator by Lanczos.
 
     Full re-orthogonalization against all stored Lanczos vectors keeps the Ritz values
@@ -82,6 +129,8 @@ def _lanczos_top(matvec, v0, iters, tol):
     for step in range(1, steps_max + 1):
         q = Q[step - 1]
         w = matvec(q)
+        if not bool(torch.isfinite(w).all()):
+            raise ValueError(f"{what} is not finite (nan or inf) at this input")
         alphas.append(float(torch.dot(q, w)))
         basis = Q[:step]
         for _ in range(2):                          # "twice is enough" re-orthogonalization
@@ -163,16 +212,19 @@ def jacobian_spectral_norm(module, x, *, iters=50, tol=1e-6, generator=None):
 
 def _jacobian_norm(module, x, iters, tol, generator, start=None):
     """jacobian_spectral_norm, plus the top right singular vector (for warm starts)."""
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise ValueError(f"x must be a floating-point tensor, got {type(x).__name__}"
-                         + (f" of dtype {x.dtype}" if isinstance(x, torch.Tensor) else ""))
-    if x.numel() == 0:
-        raise ValueError("x must be non-empty")
+    _check_tensor(x, "x")
+    if not callable(module):
+        raise ValueError(f"module must be callable (an nn.Module or a function of one "
+                         f"tensor), got {type(module).__name__}")
+    _check_storage(iters, x.numel(), "x.numel()")
     with torch.enable_grad():
         xin = x.detach().requires_grad_(True)
-        y = module(xin)
+        y = _call(module, "module(x)", xin)
         if not isinstance(y, torch.Tensor) or not y.is_floating_point():
             raise ValueError("module(x) must return a floating-point tensor")
+        if not bool(torch.isfinite(y).all()):
+            raise ValueError("module(x) is not finite (nan or inf): check x and the "
+                             "module's parameters")
         if not y.requires_grad:                      # output does not depend on x
             return SpectralEstimate(0.0, 0, True), None
         dummy = torch.zeros_like(y, requires_grad=True)
@@ -198,11 +250,14 @@ def _jacobian_norm(module, x, iters, tol, generator, start=None):
             # hide the true top.
             v0 = v0 + start / torch.linalg.vector_norm(start)
             v0 = v0 / torch.linalg.vector_norm(v0)
-        lam, _, steps, converged, vec = _lanczos_top(normal_op, v0, iters, tol)
+        lam, _, steps, converged, vec = _lanczos_top(
+            normal_op, v0, iters, tol, "module's Jacobian J^T J u (module(x))")
     return SpectralEstimate(math.sqrt(max(lam, 0.0)), steps, converged), vec
 
 
 def _weight_of(layer):
+    if not isinstance(layer, nn.Module):
+        raise ValueError(f"layer must be an nn.Module, got {type(layer).__name__}")
     weight = getattr(layer, "weight", None)
     if not isinstance(weight, torch.Tensor):
         raise ValueError(f"layer must have a tensor .weight, got {type(layer).__name__}")
@@ -264,18 +319,28 @@ def layer_hessian_norm(model, loss_fn, batch, layer, *, iters=50, tol=1e-6, gene
     4.0
     """
     _check_iters_tol(iters, tol)
+    _check_module(model, "model")
+    if not callable(loss_fn):
+        raise ValueError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
     inputs, targets = _unpack_batch(batch)
+    _check_tensor(inputs, "batch inputs")
     weight = _weight_of(layer)
     if not _contains(model, layer):
         raise ValueError("layer must be a submodule of model")
+    _check_tensor(weight.detach(), "layer.weight")
+    _check_storage(iters, weight.numel(), "layer.weight.numel()")
     with torch.enable_grad():
         w = weight
         was = w.requires_grad
         w.requires_grad_(True)
         try:
-            loss = loss_fn(model(inputs), targets)
+            loss = _call(lambda: loss_fn(model(inputs), targets),
+                         "loss_fn(model(inputs), targets) for batch")
             if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
                 raise ValueError("loss_fn must return a scalar tensor")
+            if not bool(torch.isfinite(loss).all()):
+                raise ValueError("loss_fn(model(inputs), targets) is not finite (nan or inf) "
+                                 "at this batch")
             (grad,) = torch.autograd.grad(loss, w, create_graph=True, allow_unused=True)
             if grad is None or not grad.requires_grad:
                 return SpectralEstimate(0.0, 0, True)
@@ -286,7 +351,8 @@ def layer_hessian_norm(model, loss_fn, batch, layer, *, iters=50, tol=1e-6, gene
                 return torch.zeros_like(u) if out is None else out.reshape(-1).detach()
 
             v0 = _start_vector(w.numel(), w.detach(), generator)
-            lam, _, steps, converged, _ = _lanczos_top(hvp, v0, iters, tol)
+            lam, _, steps, converged, _ = _lanczos_top(
+                hvp, v0, iters, tol, "the Hessian-vector product of loss_fn at this batch")
         finally:
             w.requires_grad_(was)
     return SpectralEstimate(lam, steps, converged)
@@ -433,16 +499,20 @@ def hessian_calibrate_(model, x, *, target=1.0, iters=50, tol=1e-6, max_rounds=2
     """
     if isinstance(target, bool) or not isinstance(target, (int, float)) \
             or not math.isfinite(target) or target <= 0:
-        raise ValueError(f"target must be a finite number > 0, got {target!r}")
+        raise ValueError(f"target must be a finite number > 0, got {_short(target)}")
     if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 1:
-        raise ValueError(f"max_rounds must be a positive integer, got {max_rounds!r}")
+        raise ValueError(f"max_rounds must be a positive integer, got {_short(max_rounds)}")
+    if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not rtol >= 0 \
+            or not math.isfinite(rtol):
+        raise ValueError(f"rtol must be a finite number >= 0, got {_short(rtol)}")
     _check_iters_tol(iters, tol)
+    _check_tensor(x, "x")
     prefix, blocks = _layer_blocks(model)
     if not blocks:
         raise ValueError("model contains no nn.Linear layer")
     report = []
     with torch.no_grad():
-        h = _run(prefix, x)
+        h = _call(_run, "model(x)", prefix, x)
     for name, linear, block in blocks:
         fn = (lambda z, _b=block: _run(_b, z))
         est, vec = _jacobian_norm(fn, h, iters, tol, generator)
@@ -535,7 +605,11 @@ def factorized_hessian_form(model, loss_fn, batch, layer, direction):
     >>> bool(torch.isclose(form, exact, rtol=1e-10))
     True
     """
+    _check_module(model, "model")
+    if not callable(loss_fn):
+        raise ValueError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
     inputs, targets = _unpack_batch(batch)
+    _check_tensor(inputs, "batch inputs")
     weight = _weight_of(layer)
     if not isinstance(layer, nn.Linear):
         raise ValueError(f"layer must be an nn.Linear, got {type(layer).__name__}")
@@ -545,6 +619,7 @@ def factorized_hessian_form(model, loss_fn, batch, layer, direction):
         raise ValueError(f"direction must be a tensor of shape {tuple(weight.shape)}, got "
                          + (str(tuple(direction.shape)) if isinstance(direction, torch.Tensor)
                             else type(direction).__name__))
+    _check_tensor(direction.detach(), "direction")
     g = direction.detach().to(device=weight.device, dtype=weight.dtype)
     captured = {}
 
@@ -554,7 +629,7 @@ def factorized_hessian_form(model, loss_fn, batch, layer, direction):
     handle = layer.register_forward_pre_hook(capture)
     try:
         with torch.no_grad():
-            z = model(inputs)
+            z = _call(model, "model(inputs) for batch", inputs)
     finally:
         handle.remove()
     if "F" not in captured:
@@ -568,7 +643,7 @@ def factorized_hessian_form(model, loss_fn, batch, layer, direction):
         delta = torch.zeros_like(gF, requires_grad=True)
         handle = layer.register_forward_hook(lambda _m, _a, out: out + delta)
         try:
-            y = model(inputs)
+            y = _call(model, "model(inputs) for batch", inputs)
         finally:
             handle.remove()
         dummy = torch.zeros_like(y, requires_grad=True)
@@ -580,7 +655,7 @@ def factorized_hessian_form(model, loss_fn, batch, layer, direction):
     v = torch.zeros_like(z) if v is None else v.detach()
     with torch.enable_grad():                        # H_z v by double backward
         zz = z.detach().requires_grad_(True)
-        loss = loss_fn(zz, targets)
+        loss = _call(loss_fn, "loss_fn(model(inputs), targets) for batch", zz, targets)
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
             raise ValueError("loss_fn must return a scalar tensor")
         (grad_z,) = torch.autograd.grad(loss, zz, create_graph=True)
@@ -589,4 +664,8 @@ def factorized_hessian_form(model, loss_fn, batch, layer, direction):
         (hz_v,) = torch.autograd.grad(grad_z, zz, v.detach(), allow_unused=True)
     if hz_v is None:
         return torch.zeros((), dtype=v.dtype, device=v.device)
-    return (v * hz_v).sum().detach()
+    form = (v * hz_v).sum().detach()
+    if not bool(torch.isfinite(form)):
+        raise ValueError("the form is not finite (nan or inf): check batch, direction and "
+                         "the model's parameters")
+    return form

@@ -158,20 +158,24 @@ def test_init_model_report_and_schemes_match_torch():
 
     net = model()
     before = net[3].weight.detach().clone()
-    report = init_model_(net, "fractional-moment", s=1.5, a=0.1, mode="fan_out",
-                         generator=gen())
+    # one slope for every layer, against the model's ReLU: an explicit override (issue 13:
+    # a=0.1 here used to be applied silently; it now disagrees with the model's ReLU)
+    with pytest.warns(itorch.InitCoverageWarning, match="3.weight"):
+        report = init_model_(net, "fractional-moment", s=1.5, override_a=0.1, mode="fan_out",
+                             generator=gen())
     assert [(r.name, r.shape) for r in report] == [("0", (30, 12)), ("2.0", (5, 3, 4))]
     assert report[1].std == fractional_moment_std((5, 3, 4), 1.5, 0.1, "fan_out")
     assert all(not m.bias.any() for m in (net[0], net[2][0]))
     assert torch.equal(net[3].weight, before)          # ConvTranspose is not walked
+    assert [p.name for p in report.skipped] == ["3.weight", "3.bias", "4.weight", "4.bias"]
 
     # "kaiming" / "xavier" draw exactly what torch.nn.init draws
     for scheme, params, torch_init in [
-            ("kaiming", {"a": 0.2, "mode": "fan_out"},
+            ("kaiming", {"override_a": 0.2, "mode": "fan_out"},
              lambda w, g: nn.init.kaiming_normal_(w, 0.2, "fan_out", generator=g)),
             ("xavier", {"gain": 1.7}, lambda w, g: nn.init.xavier_normal_(w, 1.7, g))]:
         ours, reference, g = model(), model(), gen(9)
-        report = init_model_(ours, scheme, generator=gen(9), **params)
+        report = init_model_(ours, scheme, generator=gen(9), warn=False, **params)
         for name in ("0", "2.0"):
             torch_init(reference.get_submodule(name).weight, g)
             assert torch.equal(ours.get_submodule(name).weight,
