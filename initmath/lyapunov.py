@@ -36,7 +36,21 @@ __all__ = ["lyapunov_exponent", "log_norm_variance", "edge_sigma", "log_norm_dis
 # Gil-Pelaez: the characteristic function is cut where it falls below this (it is
 # computed to ~1e-13 absolute), and r is processed in blocks to bound memory.
 _CF_FLOOR = 1e-12
-_R_BLOCK = 256
+# Complex terms per block of r (bounds memory), and work limits of the inversion: beyond
+# _DIRECT_WORK terms a uniformly spaced r goes through a chirp-z transform; beyond _WORK_MAX
+# (~20 s at ~70 ns a term) a scattered r is refused with a ValueError; a grid longer than
+# _GRID_MAX points (only tiny slopes at small d and k, where the law is a lattice of peaks
+# |log a| apart, or huge d at small k, where the support's 30-wide margin for the left tail
+# meets a characteristic function ~sqrt(d/k) wide) is refused with a ValueError.
+_BLOCK_TERMS = 2 ** 21
+_DIRECT_WORK = 2 * 10 ** 7
+_WORK_MAX = 3 * 10 ** 8
+_GRID_MAX = 2 * 10 ** 6
+# The cumulant series of the centred log characteristic function (huge k) keeps orders
+# 2.._SERIES_ORDER; it is used where the last kept term is below 1e-15 at the grid's end.
+_SERIES_ORDER = 8
+# stochastic_dominance's grid.
+_POINTS_MAX = 10 ** 5
 # Shevtsova (2011): sup |F_k - Phi| <= C rho / (s^3 sqrt k) for iid sums, C = 0.4748.
 BERRY_ESSEEN_C = 0.4748
 
@@ -48,11 +62,93 @@ def _mixture(a):
     return c, np.full(c.shape, 0.5)
 
 
+# Slopes below this take the two-scale split (_split_cumulants): a**2 would leave the
+# quadrature's range (it underflows below ~1e-154) while the split's error, O(a log a), is
+# already far below float64 resolution (< 1e-37).
+_A_TINY = 1e-40
+
+
+def _split_log10_error(d, a):
+    """log10 of a bound (up to a modest constant) on the error of the two-scale split at
+    slope a > 0: O(a^2 log(1/a)) from the bulk of n >= 2 positive units and
+    O(d^1.5 2^-d a log(1/a)) from n = 1, where E log(1 + a^2 B/g^2) ~ a sqrt(2 pi E B)."""
+    log_a = math.log(a)
+    log_d = math.log(d)
+    bulk = 2 * log_a
+    single = log_a + 1.5 * log_d - d * math.log(2)
+    return (max(bulk, single) + math.log(2) + math.log(100 * (1 - log_a))) / math.log(10)
+
+
+def _use_split(d, a):
+    """float64: the split for 0 < a < _A_TINY, and above it wherever its error bound is
+    below float64 resolution (it is also the fast route: the quadrature's cost grows like
+    log(1/a)^2 for the law at small d)."""
+    return 0 < a < 1 and (a < _A_TINY or _split_log10_error(d, a) < -16.5)
+
+
+def _chi2_log_cumulants(d, order):
+    """Cumulants of log chi2_d (float arrays d): log 2 + psi(d/2), then psi^(j-1)(d/2)."""
+    x = np.asarray(d, float) / 2
+    out = [math.log(2) + special.digamma(x)]
+    out += [special.polygamma(j - 1, x) for j in range(2, order + 1)]
+    return out
+
+
+def _mix_cumulants(p, q, kappa_0, kappa_1):
+    """Cumulants of the mixture p law_0 + q law_1 from the components' cumulants (lists
+    kappa_1..kappa_n; numpy arrays or mpmath numbers): moments about the mixture's mean
+    (no large shifts, so the O(delta^j) Bernoulli terms and the components' own cumulants
+    add without cancellation), mixed, then back to cumulants."""
+    n = len(kappa_0)
+    delta = kappa_1[0] - kappa_0[0]
+    mean = kappa_0[0] + q * delta
+
+    def moments(kappa, shift):
+        kap = [None, shift] + list(kappa[1:])
+        mom = [1]
+        for m in range(1, n + 1):
+            mom.append(sum(math.comb(m - 1, i - 1) * kap[i] * mom[m - i]
+                           for i in range(1, m + 1)))
+        return mom
+
+    mom_0, mom_1 = moments(kappa_0, -q * delta), moments(kappa_1, p * delta)
+    mom = [p * x + q * y for x, y in zip(mom_0, mom_1)]
+    kap = [None, None]
+    for m in range(2, n + 1):      # mom[1] = 0: the terms with kappa_1 of the centred law vanish
+        kap.append(mom[m] - sum(math.comb(m - 1, i - 1) * kap[i] * mom[m - i]
+                                for i in range(2, m)))
+    return [mean] + kap[2:]
+
+
+def _split_cumulants(d, log_a, order):
+    """Cumulants of log Z at a tiny slope a > 0, from log a (never a**2).
+
+    Z = chi2_n + a^2 chi2_{d-n} with n ~ Bin(d, 1/2) positive units.  With probability
+    q = 2^-d every unit is negative and log Z = 2 log a + log chi2_d exactly; otherwise
+    Z = chi2_n (1 + O(a^2 / chi2_n)) is ReLU's Z' up to O(a log(1/a)) (see _split_error).
+    So log Z is the mixture (1 - q) log Z'_ReLU + q (2 log a + log chi2_d).
+    """
+    d = np.asarray(d, float)
+    relu = log_cumulants(d, np.tile([1.0, 0.0], (d.size, 1)), np.full((d.size, 2), 0.5), order)
+    chi2 = _chi2_log_cumulants(d, order)
+    chi2[0] = chi2[0] + 2 * np.asarray(log_a, float)
+    q = np.exp2(-d)
+    p = -np.expm1(-d * math.log(2))
+    return np.stack(_mix_cumulants(p, q, list(relu.T), chi2), axis=-1)
+
+
 def _cumulants(d, a, order):
     """Cumulants of log Z' for broadcast float arrays d, a: shape d.shape + (order,)."""
     d, a = np.broadcast_arrays(d, a)
-    c, w = _mixture(a.ravel())
-    out = log_cumulants(d.ravel().astype(float), c, w, order)
+    flat_d, flat_a = d.ravel().astype(float), a.ravel().astype(float)
+    out = np.empty((flat_d.size, order))
+    tiny = np.array([_use_split(x, y) for x, y in zip(flat_d, flat_a)], bool).reshape(
+        flat_a.shape) if flat_a.size else np.zeros(0, bool)
+    if (~tiny).any():
+        c, w = _mixture(flat_a[~tiny])
+        out[~tiny] = log_cumulants(flat_d[~tiny], c, w, order)
+    if tiny.any():
+        out[tiny] = _split_cumulants(flat_d[tiny], np.log(flat_a[tiny]), order)
     return out.reshape(d.shape + (order,))
 
 
@@ -64,9 +160,19 @@ _CLOSED_FORM_MAX_D = 10**4
 
 def _log_z_characteristic_function(u, d, a):
     """E[Z'^{iu}] = E exp(iu log Z') for one (d, a), vectorised over u."""
+    u = np.asarray(u, float)
+    iu = 1j * u
+    if 0 < a < 1 and (d == 1 or _use_split(d, a)):
+        # The mixture of _split_cumulants: (1 - q) ReLU's Z' + q a^2 chi2_d, q = 2^-d (exact
+        # for d = 1, where Z = c g^2; within O(a log(1/a)) < 1e-37 for tiny a), phases by log a.
+        q = math.ldexp(1.0, -d) if d < 1100 else 0.0
+        out = -math.expm1(-d * math.log(2)) * _log_z_characteristic_function(u, d, 0.0)
+        if q > 0:
+            out = out + q * np.exp(iu * (2 * math.log(a) + math.log(2))
+                                   + special.loggamma(d / 2 + iu) - special.gammaln(d / 2))
+        return out
     if d > _CLOSED_FORM_MAX_D or 0 < a < 1:
         return characteristic_function(u, d, [1.0, a * a], [0.5, 0.5])
-    iu = 1j * np.asarray(u, float)
     if a == 1:           # Z ~ chi2_d
         return np.exp(iu * math.log(2) + special.loggamma(d / 2 + iu) - special.gammaln(d / 2))
     # ReLU: n ~ Bin(d, 1/2) | n >= 1 positive units, Z' | n ~ chi2_n (Theorem 5's mixture);
@@ -77,6 +183,31 @@ def _log_z_characteristic_function(u, d, a):
     n, w = n[keep], np.exp(log_w[keep] - special.logsumexp(log_w[keep]))
     terms = special.loggamma(np.add.outer(iu, n / 2)) - special.gammaln(n / 2)
     return np.exp(iu * math.log(2)) * (np.exp(terms) @ w)
+
+
+def _envelope_top(k, d):
+    """A u beyond which |E exp(iu(R_k - mean))| < _CF_FLOOR for every slope.
+
+    Z = R^2 Q with R^2 = |g|^2 ~ chi2_d independent of the direction, which alone fixes
+    Q = sum c_j theta_j^2 and the event Z > 0; so |E Z'^{iv}| <= |Gamma(d/2 + iv)/Gamma(d/2)|
+    (computed exactly for d <= 10^4), <= exp(-v atan(2v/d)/2) (the product formula with log1p(t) >= t/(1+t) and the sum
+    bounded by its integral).  The bound holds whatever the law of Q (bimodal or lattice-
+    like laws at tiny slopes included, where |cf| oscillates and a probe could stop early).
+    """
+    target = -math.log(_CF_FLOOR) / k
+    lo, hi = math.log(1e-30), math.log(1e30)
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        v = math.exp(mid)
+        if d <= _CLOSED_FORM_MAX_D:        # the exact |Gamma(d/2 + iv)/Gamma(d/2)|
+            decay = -(special.loggamma(d / 2 + 1j * v).real - special.gammaln(d / 2))
+        else:
+            decay = 0.5 * v * math.atan(2 * v / d)
+        if decay >= target:
+            hi = mid
+        else:
+            lo = mid
+    return 2 * math.exp(hi)
 
 
 def _scalar(out):
@@ -97,6 +228,20 @@ def _mp_log_cumulant(d, a, order, digits):
 
     with mpmath.workdps(digits + 10):
         return mpmath.diff(cgf, 0, order, direction=1)
+
+
+def _mp_cumulant(d, a, order, digits):
+    """kappa_order(log Z') at ``digits`` digits; tiny slopes (where the split's error is
+    below 10^-(digits + 5)) through the two-scale split with log a, never a**2."""
+    if a > 0 and _split_log10_error(d, a) < -(digits + 5):
+        with mpmath.workdps(digits + 10):
+            relu = [_mp_log_cumulant(d, 0.0, j, digits) for j in range(1, order + 1)]
+            x = mpmath.mpf(d) / 2
+            chi2 = [2 * mpmath.log(mpmath.mpf(a)) + mpmath.log(2) + mpmath.digamma(x)]
+            chi2 += [mpmath.polygamma(j - 1, x) for j in range(2, order + 1)]
+            q = mpmath.mpf(2) ** -d
+            return _mix_cumulants(1 - q, q, relu, chi2)[order - 1]
+    return _mp_log_cumulant(d, a, order, digits)
 
 
 def _evaluate_mp(arrays, dps, function):
@@ -162,8 +307,9 @@ def lyapunov_exponent(sigma, d, a=0.0, *, dps=None):
     dps = _validate.dps_or_none(dps)
     if dps is not None:
         return _evaluate_mp((sigma, d, a), dps, lambda sigma, d, a: mpmath.log(sigma)
-                            + _mp_log_cumulant(d, a, 1, dps) / 2)
-    return _scalar(np.log(sigma) + _cumulants(d, a, 1)[..., 0] / 2)
+                            + _mp_cumulant(d, a, 1, dps) / 2)
+    return _scalar(_validate.finite_result(np.log(sigma) + _cumulants(d, a, 1)[..., 0] / 2,
+                                           "lyapunov_exponent"))
 
 
 def log_norm_variance(d, a=0.0, *, dps=None):
@@ -195,8 +341,8 @@ def log_norm_variance(d, a=0.0, *, dps=None):
     a = _validate.real(a, "a", 0, 1)
     dps = _validate.dps_or_none(dps)
     if dps is not None:
-        return _evaluate_mp((d, a), dps, lambda d, a: _mp_log_cumulant(d, a, 2, dps) / 4)
-    return _scalar(_cumulants(d, a, 2)[..., 1] / 4)
+        return _evaluate_mp((d, a), dps, lambda d, a: _mp_cumulant(d, a, 2, dps) / 4)
+    return _scalar(_validate.finite_result(_cumulants(d, a, 2)[..., 1] / 4, "log_norm_variance"))
 
 
 def edge_sigma(d, a=0.0):
@@ -231,7 +377,9 @@ def edge_sigma(d, a=0.0):
     """
     d = _validate.positive_integer(d, "d")
     a = _validate.real(a, "a", 0, 1)
-    return _scalar(np.exp(-_cumulants(d, a, 1)[..., 0] / 2))
+    # finite on the whole domain: E log Z' >= 2 log(5e-324) + psi(1/2) + log 2 > -1492
+    return _scalar(_validate.finite_result(np.exp(-_cumulants(d, a, 1)[..., 0] / 2),
+                                           "edge_sigma"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -254,67 +402,131 @@ class LogNormLaw:
     p_zero: float
     berry_esseen: float
 
-    def _shifted_cf(self, u):
-        """E exp(i u (R_k - mean)) on the grid u (float array)."""
-        phi = _log_z_characteristic_function(u / 2, self.d, self.a)
-        # phi(u/2)^k e^{-iu E[log Z']k/2}: powers in log form, the drift removed exactly;
-        # where phi underflows to 0 the power is 0.
-        drift = (self.mean - math.log(self.x0_norm) - self.k * math.log(self.sigma)) / self.k
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = np.exp(self.k * (np.log(phi) - 1j * u * drift))
+    def _kappa(self):
+        """Cumulants kappa_1.._SERIES_ORDER of log Z' (cached on the instance)."""
+        cached = self.__dict__.get("_kappa_cache")
+        if cached is None:
+            cached = _cumulants(np.array(self.d), np.array(self.a), _SERIES_ORDER)
+            object.__setattr__(self, "_kappa_cache", cached)
+        return cached
+
+    def _shifted_cf(self, u, series=False):
+        """E exp(i u (R_k - mean)) on the grid u (float array).
+
+        Direct: phi(u/2)^k e^{-iu k kappa_1/2} in log form (where phi underflows to 0 the
+        power is 0); its error grows like k ulps of log phi.  Series (huge k, where only
+        small u matter): k sum_{j=2}^{J} kappa_j (iu/2)^j / j!, no cancellation at all.
+        """
+        kappa = self._kappa()
+        v = np.asarray(u, float) / 2
+        if series:
+            log_cf = np.zeros(v.shape, complex)
+            for j in range(_SERIES_ORDER, 1, -1):
+                log_cf = (log_cf + kappa[j - 1] / math.factorial(j)) * (1j * v)
+            return np.exp(self.k * log_cf * (1j * v))
+        phi = _log_z_characteristic_function(v, self.d, self.a)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            out = np.exp(self.k * (np.log(phi) - 1j * v * kappa[0]))
         return np.where(phi == 0, 0, out)
 
-    def _grid(self, half_width):
-        """Midpoint grid in u for Gil-Pelaez and the characteristic function on it.
+    def _support(self):
+        """Half-width W of the effective support [mean - W, mean + W]: the bulk needs 12 sd,
+        and the left tail of a term (log Z')/2 is exponential with rate >= 1 (log chi2_n has
+        density ~ e^{n x/2} as x -> -inf), so a margin of 30 covers it to ~1e-13 whatever k."""
+        return 12 * math.sqrt(self.variance) + 30
 
-        Spacing pi / half_width (the mass beyond half_width of the mean, which would alias,
-        is negligible); it stops where |cf| < _CF_FLOOR, found on a geometric probe (the
-        characteristic function is computed to ~1e-13, so a smaller floor is noise).
+    def _grid(self):
+        """Midpoint grid in u up to _envelope_top, the cf on it, the step (cached).
+
+        Spacing pi / (2 W), W = _support(): the midpoint rule's aliases of the law sit
+        4 W apart, so for |r - mean| <= W they fall outside the support [mean - W, mean + W].
         """
+        cached = self.__dict__.get("_grid_cache")
+        if cached is None:
+            cached = self._make_grid(2 * self._support())
+            object.__setattr__(self, "_grid_cache", cached)
+        return cached
+
+    def _make_grid(self, half_width):
         step = math.pi / half_width
-        # Probe outwards 8 points at a time: far-out u are costly to evaluate.
-        for first in range(0, 96, 8):
-            probe = step * 1.25 ** np.arange(first, first + 8)
-            small = np.abs(self._shifted_cf(probe)) < _CF_FLOOR
-            if small.any():
-                break
-        top = probe[np.argmax(small)] if small.any() else probe[-1]
-        u = (np.arange(int(math.ceil(top / step))) + 0.5) * step
-        return u, self._shifted_cf(u), step
+        top = _envelope_top(self.k, self.d)
+        n = int(math.ceil(top / step))
+        series = False
+        if self.k >= 100:
+            # the first dropped order, estimated by the last kept one, where it weighs
+            # most against |cf| ~ exp(-k kappa_2 v^2 / 2): at v^2 = J / (k kappa_2)
+            kappa = self._kappa()
+            v = min(top / 2, math.sqrt(_SERIES_ORDER / (self.k * kappa[1])))
+            tail = (self.k * abs(kappa[-1]) * v ** _SERIES_ORDER
+                    / math.factorial(_SERIES_ORDER) * math.exp(-self.k * kappa[1] * v * v / 2))
+            series = tail < 1e-15
+        if n > _GRID_MAX:
+            raise ValueError(f"k, d, a: the exact law of log||x_k|| at k={self.k}, d={self.d}, "
+                             f"a={self.a:g} needs {n} quadrature points (more than {_GRID_MAX}); "
+                             f"use normal_cdf/normal_pdf (see berry_esseen) instead")
+        u = (np.arange(n) + 0.5) * step
+        return u, self._shifted_cf(u, series), step
 
-    def _half_width(self, r):
-        sd = math.sqrt(self.variance)
-        # The left tail of a term (log Z')/2 is exponential with rate >= 1 (log chi2_n has
-        # density ~ e^{n x / 2} as x -> -inf), so a margin of 30 covers it to ~1e-13
-        # whatever k; the bulk needs ~12 sd.
-        return float(np.max(np.abs(np.asarray(r, float) - self.mean))) + 12 * sd + 30
-
-    def _invert(self, r, kernel):
-        """sum_j kernel(e^{-iu_j (r - mean)} cf_j, u_j) * step / pi, in blocks of r."""
-        r = np.asarray(r, float)
-        u, cf, step = self._grid(self._half_width(r))
-        flat = (r - self.mean).ravel()
-        out = np.empty(flat.shape)
-        for start in range(0, flat.size, _R_BLOCK):
-            block = flat[start:start + _R_BLOCK]
-            terms = np.exp(-1j * np.multiply.outer(block, u)) * cf
-            out[start:start + _R_BLOCK] = kernel(terms, u).sum(axis=-1) * step / math.pi
-        return out.reshape(r.shape)
+    def _invert(self, r, part, divide):
+        """(step/pi) sum_j part(e^{-iu_j (r - mean)} c_j) with c_j = cf_j (/ u_j if divide),
+        for the r inside the support (None elsewhere): directly, or by a chirp-z transform
+        for a long uniformly spaced r (cost independent of the number of points)."""
+        r = _validate.real(r, "r")
+        x = (r - self.mean).ravel()
+        width = self._support()
+        inside = np.abs(x) <= width
+        out = np.full(x.shape, np.nan)
+        if inside.any():
+            xs = x[inside]
+            u, cf, step = self._grid()
+            c = cf / u if divide else cf
+            m = xs.size
+            h = (xs[-1] - xs[0]) / (m - 1) if m > 1 else 0.0
+            uniform = (m >= 64 and h != 0 and np.allclose(
+                xs, xs[0] + h * np.arange(m), rtol=0, atol=1e-9 * abs(h)))
+            if uniform and m * u.size > _DIRECT_WORK:
+                from scipy.signal import czt
+                j = np.arange(u.size)
+                total = czt(c * np.exp(-1j * step * xs[0] * j), m, np.exp(-1j * step * h), 1.0)
+                total = total * np.exp(-0.5j * step * (xs[0] + h * np.arange(m)))
+                values = part(total)
+            else:
+                if m * u.size > _WORK_MAX:
+                    raise ValueError(
+                        f"r: {m} points of the exact law need {m * u.size:.2g} terms (more "
+                        f"than {_WORK_MAX:.0e}, ~{_validate.WORK_BUDGET_S} s); pass fewer "
+                        f"points or a uniformly spaced r")
+                values = np.empty(m)
+                block = max(1, _BLOCK_TERMS // u.size)
+                for start in range(0, m, block):
+                    terms = np.exp(-1j * np.multiply.outer(xs[start:start + block], u)) * c
+                    values[start:start + block] = part(terms.sum(axis=-1))
+            out[inside] = values * step / math.pi
+        return x, out.reshape(np.shape(r)), inside.reshape(np.shape(r))
 
     def cdf(self, r):
-        """P(log‖x_k‖ <= r | x_k ≠ 0), exact (to ~1e-11), vectorised over r."""
-        values = 0.5 - self._invert(r, lambda terms, u: terms.imag / u)
+        """P(log‖x_k‖ <= r | x_k ≠ 0), exact (to ~1e-11), vectorised over r (finite reals).
+        Outside the effective support mean ± (12 sd + 30) it is 0 or 1 (within ~1e-13)."""
+        x, values, inside = self._invert(r, np.imag, True)
+        values = np.where(inside, 0.5 - np.where(inside, values, 0),
+                          (x.reshape(values.shape) > 0).astype(float))
         return _scalar(np.clip(values, 0.0, 1.0))
 
     def pdf(self, r):
-        """Density of log‖x_k‖ given x_k ≠ 0, exact, vectorised over r."""
-        return _scalar(np.maximum(self._invert(r, lambda terms, u: terms.real), 0.0))
+        """Density of log‖x_k‖ given x_k ≠ 0, exact, vectorised over r (finite reals);
+        0 outside the effective support mean ± (12 sd + 30)."""
+        x, values, inside = self._invert(r, np.real, False)
+        return _scalar(np.maximum(np.where(inside, values, 0.0), 0.0))
 
     def normal_cdf(self, r):
-        return _scalar(special.ndtr((np.asarray(r, float) - self.mean) / math.sqrt(self.variance)))
+        """The CLT approximation N(mean, variance) of the CDF."""
+        r = _validate.real(r, "r")
+        return _scalar(special.ndtr((r - self.mean) / math.sqrt(self.variance)))
 
     def normal_pdf(self, r):
-        z = (np.asarray(r, float) - self.mean) / math.sqrt(self.variance)
+        """The CLT approximation N(mean, variance) of the density."""
+        r = _validate.real(r, "r")
+        z = (r - self.mean) / math.sqrt(self.variance)
         return _scalar(np.exp(-z * z / 2) / math.sqrt(2 * math.pi * self.variance))
 
 
@@ -360,19 +572,22 @@ def log_norm_distribution(k, sigma, d, a=0.0, x0_norm=1.0):
     >>> round(law.berry_esseen, 3), law.p_zero < 1e-16  # a bound; the true distance is 0.0025
     (0.116, True)
     """
-    k = int(_validate.positive_integer(k, "k"))
-    sigma = float(_validate.real(sigma, "sigma", 0, low_open=True))
-    d = int(_validate.positive_integer(d, "d"))
-    a = float(_validate.real(a, "a", 0, 1))
-    x0_norm = float(_validate.real(x0_norm, "x0_norm", 0, low_open=True))
+    k = int(_validate.positive_integer(_validate.scalar(k, "k"), "k"))
+    sigma = float(_validate.real(_validate.scalar(sigma, "sigma"), "sigma", 0, low_open=True))
+    d = int(_validate.positive_integer(_validate.scalar(d, "d"), "d"))
+    a = float(_validate.real(_validate.scalar(a, "a"), "a", 0, 1))
+    x0_norm = float(_validate.real(_validate.scalar(x0_norm, "x0_norm"), "x0_norm", 0,
+                                   low_open=True))
     kappa = _cumulants(np.array(d), np.array(a), 4) / 2.0 ** np.arange(1, 5)   # of X
     rho = (max(kappa[3], 0.0) + 3 * kappa[1] ** 2) ** 0.75
     p_zero = -math.expm1(k * math.log1p(-0.5 ** d)) if a == 0 else 0.0   # 1 - (1 - 2^-d)^k
+    # log(rho / kappa_2^1.5) in log space: kappa_2 may be ~1e-16 (d = 2**53) or ~1e5 (tiny a).
+    ratio = math.exp(math.log(rho) - 1.5 * math.log(kappa[1]))
     return LogNormLaw(
         k=k, sigma=sigma, d=d, a=a, x0_norm=x0_norm,
         mean=float(math.log(x0_norm) + k * (math.log(sigma) + kappa[0])),
         variance=float(k * kappa[1]), p_zero=p_zero,
-        berry_esseen=float(min(1.0, BERRY_ESSEEN_C * rho / (kappa[1] ** 1.5 * math.sqrt(k)))))
+        berry_esseen=float(min(1.0, BERRY_ESSEEN_C * ratio / math.sqrt(k))))
 
 
 def stochastic_dominance(k, sigma_1, sigma_2, d, a=0.0, *, points=2001):
@@ -414,13 +629,22 @@ def stochastic_dominance(k, sigma_1, sigma_2, d, a=0.0, *, points=2001):
     >>> out["dominant"], round(out["shift"], 4)
     (2, 0.9671)
     """
-    law_1 = log_norm_distribution(k, sigma_1, d, a)
-    law_2 = log_norm_distribution(k, sigma_2, d, a)
+    sigma_1 = _validate.scalar(sigma_1, "sigma_1")
+    sigma_2 = _validate.scalar(sigma_2, "sigma_2")
+    points = int(_validate.positive_integer(_validate.scalar(points, "points"), "points",
+                                            high=_POINTS_MAX))
+    law_1 = log_norm_distribution(k, float(_validate.real(sigma_1, "sigma_1", 0,
+                                                          low_open=True)), d, a)
+    law_2 = log_norm_distribution(k, float(_validate.real(sigma_2, "sigma_2", 0,
+                                                          low_open=True)), d, a)
+    k = law_1.k
     spread = 10 * math.sqrt(law_1.variance)
     r = np.linspace(min(law_1.mean, law_2.mean) - spread, max(law_1.mean, law_2.mean) + spread,
                     points)
-    difference = law_1.cdf(r) - law_2.cdf(r)
-    shift = k * math.log(sigma_2 / sigma_1)
+    # The law under sigma_2 is the law under sigma_1 moved by law_2.mean - law_1.mean: one
+    # characteristic function (cached on law_1) serves both.
+    difference = law_1.cdf(r) - law_1.cdf(r - (law_2.mean - law_1.mean))
+    shift = k * (math.log(law_2.sigma) - math.log(law_1.sigma))     # log space: no overflow
     dominant = None if shift == 0 else (2 if shift > 0 else 1)
-    return {"shift": shift, "max_cdf_difference": float(difference.max()),
-            "min_cdf_difference": float(difference.min()), "dominant": dominant}
+    return {"shift": shift, "max_cdf_difference": float(np.max(difference)),
+            "min_cdf_difference": float(np.min(difference)), "dominant": dominant}
