@@ -37,7 +37,7 @@ import mpmath
 import numpy as np
 from scipy import special
 
-__all__ = ["log_moment", "log_moment_mp", "H_MAX"]
+__all__ = ["log_moment", "log_moment_roots", "log_moment_mp", "work_estimate_mp", "H_MAX"]
 
 # Largest supported h (s = 2h = 1000).  The derivative form needs m = round(h) + 1
 # Taylor coefficients per node, at O(m^2) work per node.
@@ -108,13 +108,15 @@ def _log_scaled_factorial_f64(m):
         return float(_log_scaled_factorial(m))
 
 
-def _integrand(x, h, d, c2, w, atom, m, xp, lgm=None):
+def _integrand(x, h, d, c2, w, atom, m, xp, lgm=None, log_p0=None):
     """The x = log t integrand; x: (..., J); h, d, atom: (..., 1); c2, w: (K, ..., 1).
 
     The mixture axis comes first, so that sums over it are adds of contiguous slabs.
 
     c2 = 2 c / E[Z] (Z normalised to mean 1, so the integrand peaks near x = 0);
-    atom = per-coordinate P(C = 0) (only used by the Frullani form); lgm =
+    atom = per-coordinate P(C = 0) and log_p0 = log P(Z = 0) = d log(1 - P(C > 0)), from
+    the alive weight so that it stays accurate when P(C > 0) is tiny (only used by the
+    Frullani form); lgm =
     _log_scaled_factorial(m) (only used for m > _M_SMALL, where the *log* of the
     integrand is returned: for small d, E[Z^m] of the normalised Z overflows).
     """
@@ -144,13 +146,14 @@ def _integrand(x, h, d, c2, w, atom, m, xp, lgm=None):
     # Frullani form: e^-t - L'(t), computed without cancellation at both ends.
     l_minus_1 = xp.expm1(d_log_m)
     if np.any(atom != 0):
-        p0 = atom ** d
+        p0 = xp.exp(log_p0)
+        one_minus_p0 = -xp.expm1(log_p0)
         safe_atom = np.where(atom == 0, 1, atom)
         alive = _ksum(base * (c2 != 0))                 # M - atom, accurate as t -> inf
         l_minus_p0 = (1 + l_minus_1) * -xp.expm1(-d * xp.log1p(alive / safe_atom))
         l_minus_p0 = np.where(atom == 0, 1 + l_minus_1, l_minus_p0)
-        l_alive = l_minus_p0 / (1 - p0)
-        one_minus_l_alive = -l_minus_1 / (1 - p0)
+        l_alive = l_minus_p0 / one_minus_p0
+        one_minus_l_alive = -l_minus_1 / one_minus_p0
     else:
         l_alive = 1 + l_minus_1
         one_minus_l_alive = -l_minus_1
@@ -288,6 +291,94 @@ def log_moment(h, d, c, w):
         return out
 
 
+# Root scales (standard deviations) below this fraction of the largest are split off
+# exactly by _split_row: for X the sum over the larger scales and eps Y the rest,
+# E (X + eps Y)^h = E X^h + P(X = 0) E (eps Y)^h up to a relative O(sqrt(eps d)) <= 1e-42
+# (d <= 2**53), while the core's nodes would have to reach t ~ 1/eps and (eps = ratio^2)
+# underflows below ratio ~ 1e-154.
+_TINY_ROOT = 1e-50
+# Rows whose expected number of non-zero coordinates d P(Y > 0) is below this are summed
+# over that number (_sparse_row): the core's atom handling loses ~eps / P(Y > 0)
+# relative there, and the scale of the normalised Z leaves float64 for P ~ 1e-300.
+_SPARSE = 1e-2
+# _sparse_row stops once a term is below this fraction of the sum (and decreasing).
+_SPARSE_TOL = 1e-20
+
+
+def log_moment_roots(h, d, r, w, p_alive=None):
+    """log E[Z^h] in float64 for Z = Y_1 + ... + Y_d, Y = b (R g)^2, iid coordinates.
+
+    R takes the value r_i >= 0 (a standard deviation: a slope, not its square, so that
+    slopes down to 5e-324 stay representable) with probability w_i, b ~ Bernoulli(p_alive)
+    (inverted dropout's kept units; default 1) and g ~ N(0, 1).  h, d, p_alive: (N,);
+    r, w: (N, K) with rows of w summing to 1.  Unlike log_moment this holds for every
+    scale ratio and alive probability: scales far below the largest are split off exactly
+    (_split_row), rows with few expected non-zero coordinates are summed over their number
+    (_sparse_row), everything else goes to log_moment with r normalised to max 1.
+    """
+    h = np.asarray(h, float)
+    d = np.asarray(d, float)
+    r = np.asarray(r, float)
+    w = np.asarray(w, float)
+    p = np.ones(h.shape) if p_alive is None else np.broadcast_to(
+        np.asarray(p_alive, float), h.shape)
+    _check_h(h)
+    out = np.empty(h.shape)
+    rmax = r.max(axis=-1)
+    with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
+        tiny = (r > 0) & (r < _TINY_ROOT * rmax[:, None])
+        split = tiny.any(axis=-1)
+        p_nonzero = p * np.where(r > 0, w, 0).sum(axis=-1)
+        sparse = ~split & (d * p_nonzero < _SPARSE)
+        for dense in (p == 1, p < 1):
+            rows = np.flatnonzero(~split & ~sparse & dense)
+            if not rows.size:
+                continue
+            c = (r[rows] / rmax[rows, None]) ** 2
+            wr = w[rows]
+            if not np.all(p[rows] == 1):
+                c = np.concatenate([np.zeros((rows.size, 1)), c], axis=-1)
+                wr = np.concatenate([(1 - p[rows])[:, None], p[rows, None] * wr], axis=-1)
+            out[rows] = (log_moment(h[rows], d[rows], c, wr)
+                         + 2 * h[rows] * np.log(rmax[rows]))
+        for i in np.flatnonzero(split):
+            out[i] = _split_row(h[i], d[i], r[i], w[i], p[i], tiny[i])
+        for i in np.flatnonzero(sparse):
+            out[i] = _sparse_row(h[i], d[i], r[i], w[i], p[i])
+    return out
+
+
+def _split_row(h, d, r, w, p, tiny):
+    """One row with scales below _TINY_ROOT of the largest: E X^h + P(X = 0) E[(eps Y)^h]."""
+    big = r >= _TINY_ROOT * r.max()
+    zero = ~big & ~tiny
+    w_big, w_tiny, w_zero = w[big].sum(), w[tiny].sum(), w[zero].sum()
+    dead = (1 - p) + p * (w_tiny + w_zero)          # P(X_i = 0) = 1 - p w_big, accurately
+    log_x = log_moment_roots([h], [d], r[big][None], (w[big] / w_big)[None], [p * w_big])[0]
+    log_p0 = d * (math.log1p(-p * w_big) if p * w_big < 0.5 else math.log(dead))
+    # Given X = 0 a coordinate is a tiny-scale one with probability p w_tiny / dead.
+    log_y = log_moment_roots([h], [d], r[tiny][None], (w[tiny] / w_tiny)[None],
+                             [min(1.0, p * w_tiny / dead)])[0]
+    return float(np.logaddexp(log_x, log_p0 + log_y))
+
+
+def _sparse_row(h, d, r, w, p):
+    """One row with d P(Y > 0) < _SPARSE: sum over the number k of non-zero coordinates,
+    sum_k C(d, k) P^k (1 - P)^(d-k) E[Z_k^h] (Z_k: k coordinates, none zero)."""
+    nonzero = r > 0
+    pn = p * w[nonzero].sum()
+    rn, wn = r[nonzero], w[nonzero] / w[nonzero].sum()
+    log_pn, log_qn = math.log(pn), math.log1p(-pn)
+    log_binomial, terms = 0.0, []
+    for k in range(1, int(min(d, 400)) + 1):
+        log_binomial += math.log((d - k + 1) / k)       # log C(d, k), no cancellation
+        log_i = log_moment_roots([h], [float(k)], rn[None], wn[None])[0]
+        terms.append(log_binomial + k * log_pn + (d - k) * log_qn + log_i)
+        if k >= 2 and terms[-1] < max(terms) + math.log(_SPARSE_TOL) and terms[-1] < terms[-2]:
+            break
+    return float(special.logsumexp(terms))
+
+
 @functools.lru_cache(maxsize=4096)
 def _left_template(j0, n, x_left):
     """Lattice u = STEP * (j0 + j), j < n, and exp(x_left - u) (read-only, cached)."""
@@ -308,12 +399,14 @@ def _log_moment_row(h, d, c, w):
     x = u - e_left + e_right
     jac = 1 + e_left + e_right
     atom = sum(wi for ci, wi in zip(c, w) if ci == 0)
+    log_p0 = float(d * np.log1p(-min(1.0, sum(wi for ci, wi in zip(c, w) if ci > 0))))
     lgm = _log_scaled_factorial_f64(m) if m > _M_SMALL else None
-    f = _integrand(x, h, d, 2 * np.array(ct)[:, None], np.array(w)[:, None], atom, m, _NP, lgm)
-    return float(_combine(f, jac, _STEP, h, d, mean, atom, m, _NP))
+    f = _integrand(x, h, d, 2 * np.array(ct)[:, None], np.array(w)[:, None], atom, m, _NP, lgm,
+                   log_p0)
+    return float(_combine(f, jac, _STEP, h, d, mean, log_p0, m, _NP))
 
 
-def _combine(f, jac, step, h, d, mean, atom, m, xp):
+def _combine(f, jac, step, h, d, mean, log_p0, m, xp):
     """log E Z^h from the integrand f at the nodes (last axis) and their weights jac."""
     if m > _M_SMALL:      # f is the log of the integrand: scale by the row's largest node
         top = np.max(f, axis=-1, keepdims=True)
@@ -324,7 +417,7 @@ def _combine(f, jac, step, h, d, mean, atom, m, xp):
         log_integral = xp.log(integral) if m else None
     if m:
         return h * xp.log(mean) + log_integral - xp.loggamma(m - h)
-    return (h * xp.log(mean) + xp.log1p(-atom ** d)
+    return (h * xp.log(mean) + xp.log(-xp.expm1(log_p0))
             + xp.log1p(h * integral / xp.gamma(1 - h)))
 
 
@@ -333,10 +426,11 @@ def _group(h, d, c, w, mean, ct, m, j0, n, x_left, x_right):
     u = (j0[:, None] + np.arange(int(n[0]))) * _STEP
     x, jac = _map(u, x_left[:, None], x_right[:, None], _NP)
     atom = np.where(c == 0, w, 0).sum(axis=-1)
+    log_p0 = d * np.log1p(-np.minimum(1.0, np.where(c > 0, w, 0).sum(axis=-1)))
     lgm = _log_scaled_factorial_f64(m) if m > _M_SMALL else None
     f = _integrand(x, h[:, None], d[:, None], 2 * ct.T[:, :, None], w.T[:, :, None],
-                   atom[:, None], m, _NP, lgm)
-    return _combine(f, jac, _STEP, h, d, mean, atom, m, _NP)
+                   atom[:, None], m, _NP, lgm, log_p0[:, None])
+    return _combine(f, jac, _STEP, h, d, mean, log_p0, m, _NP)
 
 
 def log_moment_mp(h, d, c, w):
@@ -367,6 +461,34 @@ def _log_moment_mp(h, d, c, w, tail, step):
     u = np.array([step * (j0 + j) for j in range(n)], dtype=object)
     x, jac = _map(u, x_left, x_right, _MP)
     atom = sum((wi for wi, ci in zip(w, c) if ci == 0), mpmath.mpf(0))
+    alive = sum((wi for wi, ci in zip(w, c) if ci > 0), mpmath.mpf(0))
+    log_p0 = d * mpmath.log1p(-alive) if alive < 1 else mpmath.ninf
     lgm = _log_scaled_factorial(m) if m > _M_SMALL else None
-    f = _integrand(x, h, d, 2 * ct[:, None], w[:, None], atom, m, _MP, lgm)
-    return _combine(f, jac, step, h, d, mean, atom, m, _MP)
+    f = _integrand(x, h, d, 2 * ct[:, None], w[:, None], atom, m, _MP, lgm, log_p0)
+    return _combine(f, jac, step, h, d, mean, log_p0, m, _MP)
+
+
+# Seconds per node of log_moment_mp at ~200 working bits for the Frullani / small
+# derivative forms on one core of the reference machine (measured at 20 to 200 digits);
+# the derivative form adds O(m^2) operations per node, the mixture O(K m).
+_SECONDS_PER_NODE = 1e-4
+
+
+def work_estimate_mp(h, d, c, w, prec):
+    """Rough seconds log_moment_mp(h, d, c, w) takes at ``prec`` bits (its node count
+    from the same plan, times a per-node cost); cheap, so a caller can compare routes
+    and refuse work beyond the budget before starting it."""
+    d = int(d)
+    extra = int(math.log2(max(d, 1))) + int(math.log2(float(h) + 2)) * 2
+    bits = prec + 24 + extra
+    with mpmath.workprec(64):
+        c = [mpmath.mpf(ci) for ci in c]
+        w = [mpmath.mpf(wi) for wi in w]
+        mean = d * mpmath.fsum(ci * wi for ci, wi in zip(c, w))
+        ct = [ci / mean for ci in c]
+        tail = mpmath.mpf(prec + 8) * mpmath.ln2
+        step = mpmath.pi ** 2 / (tail + 8)
+        m = _split_form(float(h))
+        n = _plan(mpmath.mpf(h), d, ct, w, m, tail, step, mpmath)[1]
+    return (n * _SECONDS_PER_NODE * max(1.0, bits / 200) ** 0.75
+            * (1 + m * m / 50 + len(c) * m / 50 + len(c) / 8))

@@ -86,7 +86,9 @@ __all__ = [
 # Term budgets: estimated k-terms summed over n.  float64 terms cost ~10 ns each in
 # numpy; mpmath terms cost ~10 us, hence the smaller budget there.
 _MAX_TERMS = 5e7
-_MAX_TERMS_MP = 2e6
+_MAX_TERMS_MP = 7e5
+# a = 0 at high precision: one mpmath binomial and rising factorial per n (~0.2 ms).
+_MAX_TERMS_MP_RELU = 7e4
 # float64 path: binomial weights below this fraction of the largest are dropped; the
 # neglected mass is far below the 1e-16 relative accuracy of the sum.
 _BAND_FLOAT = 1e-20
@@ -133,8 +135,9 @@ def series_moment_factor(s, d, a, *, dps=None, rtol=1e-15):
         For inputs outside the domain above, for s > 2 with a > 0 (the series has the
         Gamma(1 - s/2) pole there), when a**2 underflows, when the float64 result
         overflows, and when the series would need more terms than the budget (5e7
-        float64, 2e6 mpmath): the k-sum needs O(log(1/rtol)/a^2) terms for small a
-        and small n, so use the hypergeometric method there.
+        float64, 7e5 mpmath): the k-sum needs O(log(1/rtol)/a^2) terms for small a
+        and small n, so use the hypergeometric method there.  At high precision
+        with a = 0 the n-sum is limited to 7e4 terms (d up to ~10^8 at 20 digits).
 
     Examples
     --------
@@ -416,6 +419,9 @@ def _series_mp(s, d, a, dps):
     log_tol = -(dps + 5) * math.log(10)
     if a == 0:
         total_terms = n_band.size
+        if total_terms > _MAX_TERMS_MP_RELU:
+            raise ValueError(f"series method needs ~{total_terms:.2g} terms at d={d} with "
+                             f"dps={dps} (limit {_MAX_TERMS_MP_RELU:.2g}); use method='auto'")
     else:
         _, total_terms = _check_budget(n_band, d, float(s) / 2, float(a) ** 2,
                                        log_tol, a, _MAX_TERMS_MP)

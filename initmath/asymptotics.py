@@ -39,46 +39,82 @@ __all__ = [
 ]
 
 d = sympy.Symbol("d", positive=True)
-# Dummies, so that user symbols of the same name cannot collide with them.
-_EPS = sympy.Dummy("epsilon", positive=True)
-_H = sympy.Dummy("h", positive=True)
-_LAMBDA = sympy.symbols("lambda2:32", cls=sympy.Dummy)  # lambda_j is _LAMBDA[j - 2]
+# Largest supported order.  With numeric (rational) s, a and keep_prob the series is
+# computed in exact rational arithmetic, O(order^3) operations: order 60 takes well under
+# a second.  Symbolic arguments make every coefficient a rational function whose size
+# grows quickly with the order: ORDER_MAX_SYMBOLIC keeps those within the work budget.
+ORDER_MAX = 60
+ORDER_MAX_SYMBOLIC = 7
+# Work estimated beyond this (seconds) is refused up front, half the library's budget.
+_WORK_LIMIT_S = 15.0
 
 
-@lru_cache(maxsize=None)
-def _universal_series(order):
-    """Coefficients F_0..F_{order-1} of (E[(1+U)^h])^(-1/h) = sum_k F_k epsilon^k.
+def _power_series_coefficients(h, lam, order, one, simplify):
+    """F_0..F_{order-1} of (E[(1+U)^h])^(-1/h) = sum_k F_k eps^k for numbers h, lam.
 
-    F_k depends on h and lambda_2..lambda_{k+1} only.
+    lam[j] = lambda_j = kappa_j(Y) / m_1^j (j = 2..order), so that kappa_j(U) =
+    eps^(j-1) lambda_j.  Truncated power series in eps (lists of ``order`` coefficients):
+    the moments of U from its cumulants, E(1+U)^h = sum_j binom(h, j) E[U^j] (E U^j =
+    O(eps^ceil(j/2)), so j <= 2(order-1) suffices), then the power -1/h by J.C.P.
+    Miller's recurrence.  ``one`` is the unit of the coefficient field (Fraction(1) or
+    sympy.Integer(1)); ``simplify`` normalises a coefficient (identity for Fractions).
     """
-    top = 2 * (order - 1)  # E[U^j] = O(epsilon^ceil(j/2)): higher j cannot reach F_{order-1}
-    lam = _LAMBDA[:max(top - 1, 0)]
-    kappa_u = [0, 0] + [_EPS ** (j - 1) * lam[j - 2] for j in range(2, top + 1)]
-    # Moments from cumulants; kappa_1(U) = 0, so these are the central moments of U.
-    mom = [sympy.Integer(1)]
+    zero = one - one
+    top = 2 * (order - 1)
+    mom = [[one] + [zero] * (order - 1)]
     for n in range(1, top + 1):
-        mom.append(sympy.expand(sum(sympy.binomial(n - 1, j - 1) * kappa_u[j] * mom[n - j]
-                                    for j in range(2, n + 1))))
-    mean_power = sum(sympy.ff(_H, j) / sympy.factorial(j) * mom[j] for j in range(top + 1))
-    series = sympy.series(mean_power ** (-1 / _H), _EPS, 0, order).removeO()
-    return tuple(sympy.factor(series.coeff(_EPS, k)) for k in range(order))
+        row = [zero] * order
+        for j in range(2, min(n, order) + 1):
+            weight = math.comb(n - 1, j - 1) * lam[j]
+            prev = mom[n - j]
+            for k in range(order - (j - 1)):
+                if prev[k] != 0:
+                    row[k + j - 1] += weight * prev[k]
+        mom.append([simplify(x) for x in row])
+    series = [zero] * order
+    binomial = one
+    for j in range(top + 1):
+        if j:
+            binomial = simplify(binomial * (h - (j - 1)) / j)
+        for k in range(order):
+            series[k] += binomial * mom[j][k]
+    series = [simplify(x) for x in series]          # series[0] == 1
+    return _miller_power(series, -one / h, one, simplify)
+
+
+def _miller_power(series, alpha, one, simplify):
+    """Coefficients of P(eps)^alpha for a truncated series P with P(0) = 1."""
+    out = [one]
+    for n in range(1, len(series)):
+        acc = one - one
+        for k in range(1, n + 1):
+            acc += ((alpha + 1) * k - n) * series[k] * out[n - k]
+        out.append(simplify(acc / n))
+    return out
 
 
 @lru_cache(maxsize=None)
 def _variance_coefficients(s, a, q, order):
     """(c_1, ..., c_order) of critical_variance_expansion for already-converted args."""
-    moments = [sympy.Integer(1)] + [
-        q ** (1 - 2 * r) * (1 + a ** (2 * r)) / 2 * sympy.factorial2(2 * r - 1)
-        for r in range(1, order + 1)]
-    cumulants = [sympy.Integer(0)]
+    numeric = all(isinstance(x, sympy.Rational) for x in (s, a, q))
+    if numeric:
+        one, simplify = Fraction(1), (lambda x: x)
+        s, a, q = (Fraction(int(x.p), int(x.q)) for x in (s, a, q))
+    else:
+        one, simplify = sympy.Integer(1), sympy.cancel
+    moments = [one] + [q ** (1 - 2 * r) * (1 + a ** (2 * r)) / 2
+                       * sympy.factorial2(2 * r - 1).__int__() for r in range(1, order + 1)]
+    cumulants = [one - one]
     for n in range(1, order + 1):
-        cumulants.append(moments[n] - sum(sympy.binomial(n - 1, j - 1) * cumulants[j]
-                                          * moments[n - j] for j in range(1, n)))
+        cumulants.append(simplify(moments[n] - sum(
+            math.comb(n - 1, j - 1) * cumulants[j] * moments[n - j] for j in range(1, n))))
     m1 = moments[1]
-    subs = {_H: s / 2}
-    subs.update({_LAMBDA[j - 2]: cumulants[j] / m1 ** j for j in range(2, order + 1)})
-    return tuple(sympy.factor(sympy.cancel(f.subs(subs) / m1))
-                 for f in _universal_series(order))
+    lam = [None, None] + [simplify(cumulants[j] / m1 ** j) for j in range(2, order + 1)]
+    f = _power_series_coefficients(s / 2, lam, order, one, simplify)
+    if numeric:
+        return tuple(sympy.Rational(x.numerator, x.denominator)
+                     for x in (fk / m1 for fk in f))
+    return tuple(sympy.factor(sympy.cancel(fk / m1)) for fk in f)
 
 
 def _exact(value, name):
@@ -123,10 +159,46 @@ def _convert(s, a, keep_prob):
     return s, a, q
 
 
-def _check_order(order):
-    if isinstance(order, bool) or not isinstance(order, numbers.Integral) or order < 1:
-        raise ValueError(f"order must be an integer >= 1, got {order!r}")
+def _rational_bits(x):
+    return (x.p.bit_length() + x.q.bit_length()) if isinstance(x, sympy.Rational) else 64
+
+
+def _check_work(order, s, a, q):
+    """Refuse an order whose exact rational arithmetic would exceed the work budget.
+
+    The coefficients are rationals of ~order * B bits, B the bits of s, a and keep_prob
+    (1e-300 alone is ~1000 bits); the series costs ~order^3 operations on them.  The
+    estimate is calibrated on one core of the reference machine (order 20 with a = 5e-324
+    and keep_prob = 1e-300: ~10 s) and errs high.
+    """
+    if any(getattr(x, "free_symbols", None) for x in (s, a, q)):
+        return
+    bits = sum(_rational_bits(x) for x in (s, a, q))
+    seconds = 4.4e-6 * order ** 3 * (1 + order * bits / 1000) ** 1.5
+    if seconds > _WORK_LIMIT_S:
+        raise ValueError(
+            f"order={order} would take ~{seconds:.2g} s here (exact rationals of "
+            f"~{order * bits:.2g} bits from s, a and keep_prob with long decimal expansions;"
+            f" limit {_WORK_LIMIT_S:g} s): use a lower order or shorter s, a, keep_prob")
+
+
+def _check_order(order, *args):
+    """order as an int in [1, ORDER_MAX] (ORDER_MAX_SYMBOLIC if any of args is symbolic)."""
+    if isinstance(order, bool) or not isinstance(order, numbers.Integral):
+        raise ValueError(f"order must be an integer in [1, {ORDER_MAX}], got {order!r}")
+    symbolic = any(getattr(x, "free_symbols", None) for x in args)
+    top = ORDER_MAX_SYMBOLIC if symbolic else ORDER_MAX
+    if not 1 <= order <= top:
+        raise ValueError(f"order must be an integer in [1, {top}]"
+                         + (" for symbolic s, a or keep_prob" if symbolic else "")
+                         + f", got {_short(order)}")
+    _check_work(int(order), *args)
     return int(order)
+
+
+def _short(n):
+    text = str(n)
+    return text if len(text) <= 24 else f"{text[:8]}...({len(text)} digits)"
 
 
 def critical_variance_expansion(s, a=0, order=3, *, keep_prob=1):
@@ -187,7 +259,7 @@ def critical_variance_expansion(s, a=0, order=3, *, keep_prob=1):
     32/(25*d)
     """
     s, a, q = _convert(s, a, keep_prob)
-    coefficients = _variance_coefficients(s, a, q, _check_order(order))
+    coefficients = _variance_coefficients(s, a, q, _check_order(order, s, a, q))
     return sympy.Add(*(c / d ** k for k, c in enumerate(coefficients, start=1)))
 
 
@@ -227,11 +299,11 @@ def critical_sigma_expansion(s, a=0, order=3, *, keep_prob=1):
     25/32
     """
     s, a, q = _convert(s, a, keep_prob)
-    order = _check_order(order)
+    order = _check_order(order, s, a, q)
     c = _variance_coefficients(s, a, q, order)
-    relative = 1 + sum(ck / c[0] * _EPS ** k for k, ck in enumerate(c[1:], start=1))
-    root = sympy.series(sympy.sqrt(relative), _EPS, 0, order).removeO()
-    return sympy.Add(*(sympy.factor(sympy.sqrt(c[0]) * root.coeff(_EPS, k))
+    relative = [sympy.cancel(ck / c[0]) for ck in c]
+    root = _miller_power(relative, sympy.Rational(1, 2), sympy.Integer(1), sympy.cancel)
+    return sympy.Add(*(sympy.factor(sympy.sqrt(c[0]) * root[k])
                        / d ** sympy.Rational(2 * k + 1, 2) for k in range(order)))
 
 

@@ -27,8 +27,8 @@ import numpy as np
 from scipy.special import logsumexp
 
 from . import _validate
-from ._hypergeometric import log_moment_factor_mp
-from ._laplace import H_MAX, log_moment, log_moment_mp
+from ._hypergeometric import log_moment_factor_mp, work_estimate
+from ._laplace import H_MAX, log_moment_mp, log_moment_roots, work_estimate_mp
 from ._series import series_moment_factor
 
 __all__ = [
@@ -47,15 +47,12 @@ METHODS = ("auto", "laplace", "hypergeometric", "series")
 # Largest moment order: the Laplace route's derivative form needs m ~ s/2 Taylor
 # coefficients per node, and by s = 1000 the moments are far beyond any use.
 S_MAX = 2.0 * H_MAX
-# "auto" at high precision: the hypergeometric sum costs O(sqrt(d * dps)) 2F1 values,
-# the Laplace quadrature a d-independent number of nodes; this is where they cross.
-_HYPERGEOMETRIC_MAX_D = 16
-_LAPLACE_MP_MAX_H = 8
+# Work estimated beyond this is refused up front: half the budget, as the estimates
+# (summands or nodes times a measured unit cost) are good to a factor of ~2.
+_WORK_LIMIT_S = _validate.WORK_BUDGET_S / 2
 # Digits of a float64 result obtained from an mpmath route.
 _FLOAT_DPS = 20
 _GUARD_DPS = 10
-# Below this (a/q)^2 leaves the float64 engine's range (its node grid reaches t ~ 1/a^2).
-_TINY_SLOPE2 = 1e-150
 
 
 # --------------------------------------------------------------------------- core
@@ -74,26 +71,21 @@ def _log_moment_float(s, d, a, q, method):
     """log I for float64 arrays of equal shape (flattened work, reshaped result)."""
     shape = s.shape
     s, d, a, q = (x.ravel() for x in (s, d, a, q))
-    out = np.empty(s.shape)
     if method in ("auto", "laplace"):
-        # A slope so small that (a/q)^2 underflows would turn the negative side into an
-        # atom at 0 (ReLU), yet for small s and d it still moves I (by ~2^-d a^s): such
-        # rows go to mpmath, whose exponent range has no underflow.
-        fast = ~((a > 0) & ((a / q) ** 2 < _TINY_SLOPE2))
-        if fast.any():
-            c, w = _coordinate_mixture(a[fast], q[fast])
-            out[fast] = log_moment(s[fast] / 2, d[fast].astype(float), c, w)
-        slow = np.flatnonzero(~fast)
-    else:
-        slow = range(s.size)
-    for i in slow:
+        # Z_q = Z~ / q^2 with Z~ = sum_i b_i phi_a(g_i)^2: the engine takes slopes (not
+        # their squares) and the keep probability, so neither a^2 nor 1/q^2 can leave
+        # float64's range (tiny slopes and keep_prob down to 5e-324 included).
+        r = np.stack([np.ones_like(a), a], axis=-1)
+        out = log_moment_roots(s / 2, d.astype(float), r, np.full(r.shape, 0.5), q)
+        return (out - s * np.log(q)).reshape(shape)
+    out = np.empty(s.shape)
+    for i in range(s.size):
         if method == "series":
             out[i] = _log_series(s[i], d[i], a[i], q[i], None)
         else:
             with mpmath.workdps(_FLOAT_DPS):
                 out[i] = float(_log_moment_mp(mpmath.mpf(s[i]), int(d[i]), mpmath.mpf(a[i]),
-                                              mpmath.mpf(q[i]),
-                                              "auto" if method == "laplace" else method))
+                                              mpmath.mpf(q[i]), method))
     return out.reshape(shape)
 
 
@@ -105,32 +97,45 @@ def _log_series(s, d, a, q, dps):
     return math.log(value) if dps is None else mpmath.log(value)
 
 
-def _coordinate_mixture(a, q):
-    """Scales c and weights w of one output coordinate Y = C g^2 (see _laplace).
-
-    Without dropout C = 1 or a^2 with probability 1/2 each; inverted dropout with keep
-    probability q adds an atom C = 0 of weight 1 - q and scales the rest by 1/q^2.
-    """
-    if np.all(q == 1):
-        c = np.stack([np.ones_like(a), a * a], axis=-1)
-        return c, np.full(c.shape, 0.5)
-    c = np.stack([np.zeros_like(a), 1 / q ** 2, (a / q) ** 2], axis=-1)
-    w = np.stack([1 - q, q / 2, q / 2], axis=-1)
-    return c, w
-
-
 def _log_moment_mp(s, d, a, q, method):
-    """log I at the current mpmath precision for one set of exact mpmath arguments."""
+    """log I at the current mpmath precision for one set of exact mpmath arguments.
+
+    "auto" takes the route whose up-front work estimate is smaller; an explicit route
+    (or auto's best) estimated beyond the work budget raises instead of running for
+    minutes (the estimates count the summands / quadrature nodes the routes will use).
+    """
     h = s / 2
     if method == "series":
         return _log_series(s, d, a, q, mpmath.mp.dps)
-    # The Laplace quadrature's cost grows like h^2 (Taylor coefficients), the sum's does not.
-    if method == "hypergeometric" or (method == "auto" and (d <= _HYPERGEOMETRIC_MAX_D
-                                                            or h > _LAPLACE_MP_MAX_H)):
-        return log_moment_factor_mp(h, d, a, q)
     if q == 1:
-        return log_moment_mp(h, d, [1, a * a], [mpmath.mpf(0.5)] * 2)
-    return log_moment_mp(h, d, [0, 1 / q ** 2, (a / q) ** 2], [1 - q, q / 2, q / 2])
+        c, w = [1, a * a], [mpmath.mpf(0.5)] * 2
+    else:
+        c, w = [0, 1 / q ** 2, (a / q) ** 2], [1 - q, q / 2, q / 2]
+    prec = mpmath.mp.prec
+    costs = {}
+    if method in ("auto", "hypergeometric"):
+        costs["hypergeometric"] = work_estimate(h, d, a, q, prec)
+    if method in ("auto", "laplace"):
+        costs["laplace"] = work_estimate_mp(h, d, c, w, prec)
+    route = min(costs, key=costs.get)
+    if costs[route] > _WORK_LIMIT_S:
+        raise ValueError(_too_slow(costs[route], method, s, d))
+    if route == "hypergeometric":
+        return log_moment_factor_mp(h, d, a, q)
+    return log_moment_mp(h, d, c, w)
+
+
+def _too_slow(seconds, method, s, d, what=""):
+    where = (f"at s={mpmath.nstr(s, 6)}, d={d}{what}, "
+             f"{mpmath.mp.dps} working digits")
+    if method in ("hypergeometric", "laplace"):
+        other = "laplace" if method == "hypergeometric" else "hypergeometric"
+        return (f"method={method!r} would take ~{seconds:.3g} s (beyond the "
+                f"{_WORK_LIMIT_S:g} s work limit) {where}; use method='auto' "
+                f"(or {other!r}), or dps=None for float64")
+    return (f"this value would take ~{seconds:.3g} s by any method (beyond the "
+            f"{_WORK_LIMIT_S:g} s work limit) {where}; ask for fewer digits "
+            f"(dps) or use dps=None for float64")
 
 
 def _guard_digits(s, d):
@@ -148,9 +153,18 @@ _FORMS = {"log": lambda s, log_i, exp: log_i,
           "variance": lambda s, log_i, exp: exp(-2 * log_i / s)}
 
 
+_WHAT = {"log": "log I", "moment": "the moment factor I", "sigma": "the critical sigma",
+         "variance": "the critical variance"}
+
+
 def _finish_float(s, log_i, form):
-    with np.errstate(over="ignore"):          # I itself may exceed float64: inf is right
+    with np.errstate(over="ignore", under="ignore"):
         out = _FORMS[form](s, log_i, np.exp)
+    hint = "use log_moment_factor (log I = -s log sigma) or dps= for an mpmath number"
+    _validate.finite_result(out, _WHAT[form], hint=hint)
+    if form != "log" and np.any(out == 0):     # exp(log I) underflowed: not the value
+        raise ValueError(f"{_WHAT[form]} underflows float64 for these arguments (s, d, a, "
+                         f"keep_prob); {hint}")
     return out[()] if out.ndim == 0 else out
 
 
@@ -255,8 +269,8 @@ def moment_factor(s, d, a=0.0, *, keep_prob=1.0, dps=None, method="auto"):
     Returns
     -------
     float, ndarray, mpmath.mpf or object ndarray
-        :math:`I_a(s, d)`; float64 results beyond the float64 range are ``inf`` (use
-        :func:`log_moment_factor` or ``dps``).
+        :math:`I_a(s, d)`; a float64 result beyond the float64 range raises ValueError
+        (use :func:`log_moment_factor` or ``dps``).
     {raises}
     Notes
     -----
@@ -485,21 +499,30 @@ def _rrelu_log_float(h, d, slopes, weights, mode):
     slopes, weights = np.array(slopes, dtype=float), np.array(weights, dtype=float)
     if mode == "per-neuron":
         # Each coordinate draws its own slope: one mixture with a node per slope.
-        c = np.concatenate([[1.0], slopes ** 2])
+        r = np.concatenate([[1.0], slopes])
         w = np.concatenate([[0.5], 0.5 * weights])
-        return log_moment(h, d, np.tile(c, (h.size, 1)), np.tile(w, (h.size, 1)))
+        return log_moment_roots(h, d, np.tile(r, (h.size, 1)), np.tile(w, (h.size, 1)))
     # One slope per layer: I averages over it, E_a[I_a(s, d)].
     rows = np.repeat(np.arange(h.size), slopes.size)
-    c = np.stack([np.ones(rows.size), np.tile(slopes, h.size) ** 2], axis=-1)
-    log_i = log_moment(h[rows], d[rows], c, np.full(c.shape, 0.5)).reshape(h.size, -1)
+    r = np.stack([np.ones(rows.size), np.tile(slopes, h.size)], axis=-1)
+    log_i = log_moment_roots(h[rows], d[rows], r, np.full(r.shape, 0.5)).reshape(h.size, -1)
     return logsumexp(log_i, b=weights, axis=-1)
 
 
 def _rrelu_log_mp(s, d, slopes, weights, mode):
+    prec, h = mpmath.mp.prec, s / 2
     if mode == "per-neuron":
         half = mpmath.mpf(1) / 2
-        return log_moment_mp(s / 2, d, [1] + [a * a for a in slopes],
-                             [half] + [half * w for w in weights])
+        c, w = [1] + [a * a for a in slopes], [half] + [half * wi for wi in weights]
+        cost = work_estimate_mp(h, d, c, w, prec)
+        if cost > _WORK_LIMIT_S:
+            raise ValueError(_too_slow(cost, "auto", s, d, f", {len(slopes)} slope nodes"))
+        return log_moment_mp(h, d, c, w)
+    # Per layer: one fixed-slope value per slope node, each by its cheaper route.
+    cost = sum(min(work_estimate(h, d, a, 1, prec),
+                   work_estimate_mp(h, d, [1, a * a], [0.5, 0.5], prec)) for a in slopes)
+    if cost > _WORK_LIMIT_S:
+        raise ValueError(_too_slow(cost, "auto", s, d, f", {len(slopes)} slope nodes"))
     logs = [_log_moment_mp(s, d, a, 1, "auto") for a in slopes]
     top = max(logs)
     return top + mpmath.log(mpmath.fsum(w * mpmath.exp(x - top) for w, x in zip(weights, logs)))
@@ -515,6 +538,8 @@ def _rrelu_evaluate(s, d, lower, upper, mode, dps, form):
                          f"got lower={lower.tolist()!r}, upper={upper.tolist()!r}")
     _validate.choice(mode, "mode", ("per-neuron", "per-layer"))
     dps = _validate.dps_or_none(dps)
+    if lower == upper:            # one slope: the fixed-slope factor (and its routes)
+        return _evaluate(s, d, float(lower), 1.0, dps, "auto", form)
     s, d = np.broadcast_arrays(s, d)
     lower, upper = mpmath.mpf(float(lower)), mpmath.mpf(float(upper))
     if dps is None:
