@@ -50,6 +50,10 @@ __all__ = ["kl_loss_bound", "optimal_init_sigma", "optimized_loss_bound",
            "compare_with_paper"]
 
 
+# Largest burn-in reported: counts beyond 2**53 are not exact in float64 (nor useful).
+STEPS_MAX = 2 ** 53
+
+
 def _finish(out):
     return out[()] if out.ndim == 0 else out
 
@@ -83,10 +87,17 @@ def kl_loss_bound(sigma0, *, lr, batch_size, noise_var, K, second_moment, log_C)
     Raises
     ------
     ValueError
-        If an argument is outside its range or not finite.
+        If an argument is outside its range or not finite (every positive argument may be
+        any finite float > 0, K and batch_size integers in [1, 2**53], log_C any finite
+        float), if the arguments do not broadcast together, or if the bound itself lies
+        beyond float64's range (e.g. sigma0 = 1e-300 at tau = 0.05: 2.5e598).
 
     Notes
     -----
+    Evaluated with :math:`\log\sigma_0` and with :math:`\tau` and
+    :math:`E_{ss}\lVert W\rVert^2/(2K\sigma_0^2)` in scaled (mantissa, exponent)
+    arithmetic, so no intermediate (:math:`\sigma_0^2`, :math:`\tau`) over- or underflows:
+    the result is correct to a few ulps of its largest term whenever it is representable.
     The formula is the paper's (14) = (17), which follows from :math:`D(p_{ss}\|p_0)\ge0`
     when :math:`\bar L = L/K`; the slack is :math:`(\tau/K) D(p_{ss}\|p_0)`
     (:func:`quadratic_kl_divergence`).  :func:`kl_bound_derivation` derives it with sympy.
@@ -103,12 +114,57 @@ def kl_loss_bound(sigma0, *, lr, batch_size, noise_var, K, second_moment, log_C)
     True
     """
     sigma0 = _validate.real(sigma0, "sigma0", 0, low_open=True)
-    _, tau = _q.temperature(lr, batch_size, noise_var)
+    _, tau, tau_f = _q.parameters(lr, batch_size, noise_var)
     K = _validate.positive_integer(K, "K")
     second_moment = _validate.real(second_moment, "second_moment", 0, low_open=True)
     log_C = _validate.real(log_C, "log_C")
-    return _finish(tau / K * (K / 2 * np.log(2 * np.pi * sigma0 ** 2) + log_C
-                              + second_moment / (2 * sigma0 ** 2)))
+    _q.broadcast(sigma0=sigma0, lr=tau.mantissa, K=K, second_moment=second_moment, log_C=log_C)
+    with np.errstate(all="ignore"):             # the plain formula, where it is exact
+        s2 = sigma0 ** 2
+        quadratic_f = second_moment / (2 * s2)
+        out = tau_f / K * (K / 2 * np.log(2 * np.pi * s2) + log_C + quadratic_f)
+    if _normal(tau_f, s2, quadratic_f, out):
+        return _finish(out)
+    # else tau [ (1/2) log(2 pi sigma0^2) + log_C / K + E||W||^2 / (2 K sigma0^2) ], the
+    # logs taken of sigma0 itself and the last term and tau in scaled arithmetic, so that
+    # sigma0 = 1e-300 or 1e300, lr = 5e-324 ... neither overflow nor underflow on the way
+    logs = 0.5 * np.log(2 * np.pi) + np.log(sigma0) + log_C / K
+    s = _q.Scaled.of(sigma0)
+    quadratic = _q.Scaled.of(second_moment) / (_q.Scaled.of(2.0 * K) * s * s)
+    total = _signed_sum(logs, quadratic)
+    out = _signed_product(total, tau)
+    return _finish(_validate.finite_result(
+        out, "the bound (of order lr*noise_var/batch_size * second_moment/(K*sigma0**2))",
+        hint="rescale the loss so that the bound is within float64's range"))
+
+
+_TINY, _MAX = np.finfo(float).tiny, np.finfo(float).max
+
+
+def _normal(*arrays):
+    """Every entry finite with |x| >= the smallest normal float (or exactly 0 for the
+    last array, the result): the plain float64 formula then lost nothing on the way."""
+    *parts, out = arrays
+    for a in parts:
+        a = np.abs(a)
+        if not ((a >= _TINY) & (a <= _MAX)).all():     # nan fails both comparisons
+            return False
+    out = np.abs(out)
+    return bool((((out >= _TINY) & (out <= _MAX)) | (out == 0)).all())
+
+
+def _signed_sum(x, scaled):
+    """x + scaled (x a float array of any sign, scaled a positive Scaled) as (sign, Scaled)."""
+    mantissa, exponent = np.frexp(x)
+    top = np.maximum(exponent, scaled.exponent)
+    total = _q._ldexp(mantissa, exponent - top) + _q._ldexp(scaled.mantissa,
+                                                            scaled.exponent - top)
+    return _q.Scaled(total, top)._renormalise()
+
+
+def _signed_product(scaled, tau):
+    """The float64 value of scaled * tau (scaled may have a negative mantissa)."""
+    return (scaled * tau).value()
 
 
 def optimal_init_sigma(second_moment, K):
@@ -124,6 +180,8 @@ def optimal_init_sigma(second_moment, K):
     Returns
     -------
     float or ndarray
+        Correctly rounded to ~1 ulp for every finite second_moment > 0 (the ratio is
+        scaled by an even power of 2, so a subnormal second_moment / K loses nothing).
 
     Notes
     -----
@@ -138,7 +196,12 @@ def optimal_init_sigma(second_moment, K):
     """
     second_moment = _validate.real(second_moment, "second_moment", 0, low_open=True)
     K = _validate.positive_integer(K, "K")
-    return _finish(np.sqrt(second_moment / K))
+    _q.broadcast(second_moment=second_moment, K=K)
+    # sqrt(second_moment / K) with the ratio scaled by an even power of 2 (exact), so a
+    # subnormal second_moment / K neither underflows nor loses digits
+    mantissa, exponent = np.frexp(second_moment)
+    odd = exponent % 2
+    return _finish(_q._ldexp(np.sqrt(np.ldexp(mantissa, odd) / K), (exponent - odd) // 2))
 
 
 def optimized_loss_bound(*, lr, batch_size, noise_var, K, second_moment, log_C):
@@ -163,7 +226,8 @@ def optimized_loss_bound(*, lr, batch_size, noise_var, K, second_moment, log_C):
     Raises
     ------
     ValueError
-        If an argument is outside its range or not finite.
+        If an argument is outside its range (as in :func:`kl_loss_bound`) or the bound
+        lies beyond float64's range.
 
     Examples
     --------
@@ -177,11 +241,21 @@ def optimized_loss_bound(*, lr, batch_size, noise_var, K, second_moment, log_C):
     >>> math.isclose(bound, law.mean_loss, rel_tol=1e-12), math.isclose(bound, 0.1 / 4 / 2)
     (True, True)
     """
-    _, tau = _q.temperature(lr, batch_size, noise_var)
+    _, tau, tau_f = _q.parameters(lr, batch_size, noise_var)
     K = _validate.positive_integer(K, "K")
     second_moment = _validate.real(second_moment, "second_moment", 0, low_open=True)
     log_C = _validate.real(log_C, "log_C")
-    return _finish(tau / 2 * (np.log(2 * np.pi * second_moment / K) + 1 + 2 * log_C / K))
+    _q.broadcast(lr=tau.mantissa, K=K, second_moment=second_moment, log_C=log_C)
+    with np.errstate(all="ignore"):             # the plain formula, where it is exact
+        ratio = 2 * np.pi * second_moment / K
+        out = tau_f / 2 * (np.log(ratio) + 1 + 2 * log_C / K)
+    if _normal(tau_f, ratio, out):
+        return _finish(out)
+    half = (np.log(2 * np.pi) + np.log(second_moment) - np.log(K) + 1) / 2 + log_C / K
+    out = (_q.Scaled.of(half) * tau).value()
+    return _finish(_validate.finite_result(
+        out, "the bound (of order lr*noise_var/batch_size * log_C/K)",
+        hint="rescale the loss so that the bound is within float64's range"))
 
 
 # --------------------------------------------------------------------------- quadratic case
@@ -206,25 +280,54 @@ def _one_of(eigenvalues, A):
         raise ValueError("give exactly one of eigenvalues and A")
 
 
-def _mode_law(eigenvalues, lr, batch_size, noise_var, discrete):
-    """(eigenvalues, log variances), parameters broadcast against the leading axes."""
+def _boolean(discrete):
+    if not isinstance(discrete, (bool, np.bool_)):
+        raise ValueError(f"discrete must be True or False, got {discrete!r}")
+
+
+def _mode_law(eigenvalues, lr, batch_size, noise_var, discrete, plain=False):
+    """(eigenvalues, Scaled variances, tau * step factor as Scaled), parameters broadcast
+    against the leading axes; with plain, the QuadraticStationary of the plain float64
+    formulas instead if they stay in the normal range (else None)."""
     lam = _q.spectrum(eigenvalues)
-    lr, tau = _q.temperature(lr, batch_size, noise_var)
-    lr, tau = lr[..., None], tau[..., None]
+    lr, tau, tau_f = _q.parameters(lr, batch_size, noise_var)
+    _q.broadcast(eigenvalues=lam[..., 0], lr=tau.mantissa)
+    lr = lr[..., None]
     if discrete:
         _q.check_stable(lr, lam.max(axis=-1, keepdims=True))
-    return lam, _q.mode_log_variances(lam, lr, tau, discrete)
+    if plain:
+        return _plain_law(lam, lr, tau_f[..., None], discrete)
+    tau = _q.Scaled(tau.mantissa[..., None], tau.exponent[..., None])
+    return lam, _q.mode_variances(lam, lr, tau, discrete), tau * _q.step_factor(lr, lam,
+                                                                                 discrete)
+
+
+def _plain_law(lam, lr, tau, discrete):
+    """quadratic_stationary by the plain float64 formulas (validated lam, lr and tau with a
+    trailing axis), or None where an intermediate leaves the normal range (the scaled
+    route then takes over): ~10x faster."""
+    with np.errstate(all="ignore"):
+        loss = tau * _q.step_factor(lr, lam, discrete)
+        v = loss / lam
+        expected, second = loss.sum(axis=-1) / 2, v.sum(axis=-1)
+    if not _normal(tau, loss, v, expected, second, second):
+        return None
+    return QuadraticStationary(v, None, _finish(expected), _finish(expected / lam.shape[-1]),
+                               _finish(second), _finish(_q.gaussian_log_normaliser(np.log(v))))
 
 
 def _matrix_law(A, lr, batch_size, noise_var, discrete):
-    """(A, covariance) for a full matrix A and scalar parameters."""
-    A = _q.matrix(A)
-    lr, _ = _q.temperature(lr, batch_size, noise_var)
-    if lr.ndim or np.ndim(batch_size) or np.ndim(noise_var):
+    """(eigenvalues of A, its eigenvectors, Scaled mode variances, tau * step factor): the
+    noise is isotropic, so the stationary covariance is a function of A (tau A^-1, times
+    (I - lr A / 2)^-1 for the recursion) and shares its eigenvectors."""
+    lam, scale, vectors = _q.matrix(A)
+    if np.ndim(lr) or np.ndim(batch_size) or np.ndim(noise_var):
         raise ValueError("lr, batch_size and noise_var must be scalars when A is given")
-    if discrete:
-        _q.check_stable(lr, np.linalg.eigvalsh(A)[-1])
-    return A, _q.lyapunov_covariance(A, float(lr), float(noise_var), int(batch_size), discrete)
+    lam = lam * scale
+    return (lam, vectors) + _mode_law(lam, lr, batch_size, noise_var, discrete)[1:]
+
+
+_TOO_LARGE = "rescale the loss (eigenvalues or A) or lr so that tau/eigenvalue fits"
 
 
 def quadratic_stationary(eigenvalues=None, *, A=None, lr, batch_size, noise_var,
@@ -243,12 +346,17 @@ def quadratic_stationary(eigenvalues=None, *, A=None, lr, batch_size, noise_var,
 
     Parameters
     ----------
-    eigenvalues : array_like, optional
-        Eigenvalues of A (> 0), modes on the last axis; leading axes broadcast against
-        lr, batch_size, noise_var.  Works in logs: K = 1e5 costs microseconds.
+    eigenvalues : float or array_like, optional
+        Eigenvalues of A (finite, > 0), modes on the last axis (a scalar is one mode,
+        K = 1); leading axes broadcast against lr, batch_size, noise_var.  Works in
+        scaled arithmetic and logs: K = 1e5 costs milliseconds, and tau / lambda is exact
+        to rounding at any magnitude.
     A : array_like, optional
-        Instead of eigenvalues: the symmetric positive definite K x K matrix (scalar
-        parameters; solved by scipy.linalg's Lyapunov solvers).
+        Instead of eigenvalues: the symmetric positive definite K x K matrix, K <= 2000
+        (scalar parameters).  The noise is isotropic, so the stationary covariance is a
+        function of A; it is formed from A's eigendecomposition (the continuous law is
+        tau A^-1, the discrete one tau A^-1 (I - lr A / 2)^-1, the solutions of the two
+        Lyapunov equations).
     lr, noise_var : float or array_like
         α > 0 and σ² > 0.
     batch_size : int or array_like
@@ -265,7 +373,9 @@ def quadratic_stationary(eigenvalues=None, *, A=None, lr, batch_size, noise_var,
     ------
     ValueError
         Unless exactly one of eigenvalues and A is given; for non-positive eigenvalues, a
-        non-symmetric or indefinite A, bad parameters, or (discrete) α λ_max >= 2.
+        non-symmetric or indefinite A, bad parameters, or (discrete) α λ_max >= 2; or
+        when a variance, E[L] or E‖W‖² lies beyond float64's range (tau / lambda
+        > 1.8e308).  Values below it round towards 0 (log_C stays exact).
 
     Examples
     --------
@@ -278,18 +388,31 @@ def quadratic_stationary(eigenvalues=None, *, A=None, lr, batch_size, noise_var,
     True
     """
     _one_of(eigenvalues, A)
+    _boolean(discrete)
     if A is not None:
-        A, C = _matrix_law(A, lr, batch_size, noise_var, discrete)
-        K = A.shape[0]
-        sign, log_det = np.linalg.slogdet(C)
-        expected = float(np.sum(A * C)) / 2
-        return QuadraticStationary(None, C, expected, expected / K, float(np.trace(C)),
-                                   float(-(K * math.log(2 * math.pi) + log_det) / 2))
-    lam, log_v = _mode_law(eigenvalues, lr, batch_size, noise_var, discrete)
-    v = np.exp(log_v)
-    expected = (lam * v).sum(axis=-1) / 2
-    return QuadraticStationary(v, None, _finish(expected), _finish(expected / lam.shape[-1]),
-                               _finish(v.sum(axis=-1)), _finish(_q.gaussian_log_normaliser(log_v)))
+        lam, vectors, v, loss = _matrix_law(A, lr, batch_size, noise_var, discrete)
+    else:
+        plain = _mode_law(eigenvalues, lr, batch_size, noise_var, discrete, plain=True)
+        if plain is not None:
+            return plain
+        lam, v, loss = _mode_law(eigenvalues, lr, batch_size, noise_var, discrete)
+    K = lam.shape[-1]
+    variances = _validate.finite_result(
+        v.value(), "a stationary variance lr*noise_var/(2*batch_size*eigenvalue)", _TOO_LARGE)
+    expected = _validate.finite_result(
+        (loss.sum(axis=-1) / 2.0).value(), "E_ss[L] = K*lr*noise_var/(4*batch_size)",
+        _TOO_LARGE)
+    second = _validate.finite_result(v.sum(axis=-1).value(), "E_ss||W||^2 (the sum of the "
+                                     "variances lr*noise_var/(2*batch_size*eigenvalue))",
+                                     _TOO_LARGE)
+    mean = (loss.sum(axis=-1) / (2.0 * K)).value()
+    log_C = _q.gaussian_log_normaliser(v.log())
+    if A is not None:
+        C = (vectors * variances) @ vectors.T
+        return QuadraticStationary(None, (C + C.T) / 2, float(expected), float(mean),
+                                   float(second), float(log_C))
+    return QuadraticStationary(variances, None, _finish(expected), _finish(mean),
+                               _finish(second), _finish(log_C))
 
 
 def quadratic_kl_divergence(sigma0, eigenvalues=None, *, A=None, lr, batch_size, noise_var,
@@ -328,12 +451,15 @@ def quadratic_kl_divergence(sigma0, eigenvalues=None, *, A=None, lr, batch_size,
     """
     sigma0 = _validate.real(sigma0, "sigma0", 0, low_open=True)
     _one_of(eigenvalues, A)
+    _boolean(discrete)
     if A is not None:
-        log_v = np.log(np.linalg.eigvalsh(_matrix_law(A, lr, batch_size, noise_var,
-                                                      discrete)[1]))
+        v = _matrix_law(A, lr, batch_size, noise_var, discrete)[2]
     else:
-        log_v = _mode_law(eigenvalues, lr, batch_size, noise_var, discrete)[1]
-    return _finish(_q.kl_to_isotropic(log_v, sigma0))
+        v = _mode_law(eigenvalues, lr, batch_size, noise_var, discrete)[1]
+    _q.broadcast(sigma0=sigma0, eigenvalues=v.mantissa[..., 0])
+    return _finish(_validate.finite_result(
+        _q.kl_to_isotropic(v, sigma0), "the divergence (of order the largest ratio "
+        "stationary variance / sigma0**2)", hint="sigma0 is far from the stationary scale"))
 
 
 class DiscretizationError(NamedTuple):
@@ -358,10 +484,17 @@ def discretization_error(eigenvalues, *, lr):
 
     Parameters
     ----------
-    eigenvalues : array_like
-        Eigenvalues of A (> 0), modes on the last axis.
+    eigenvalues : float or array_like
+        Eigenvalues of A (finite, > 0), modes on the last axis (a scalar is one mode).
     lr : float or array_like
         α > 0 with α λ_max < 2; broadcasts against the leading axes.
+
+    Notes
+    -----
+    Evaluated as :math:`-x_i/2`, :math:`-\sum g_i/\sum(1 + g_i)` and
+    :math:`-\sum (g_i/\lambda_i)/\sum((1 + g_i)/\lambda_i)` with
+    :math:`g = (x/2)/(1 - x/2)`, so the errors keep full relative accuracy as α → 0
+    (no 1 − (1 − …) cancellation) and 1/λ never overflows.
 
     Returns
     -------
@@ -378,12 +511,19 @@ def discretization_error(eigenvalues, *, lr):
     """
     lam = _q.spectrum(eigenvalues)
     lr = _validate.real(lr, "lr", 0, low_open=True)[..., None]
+    _q.broadcast(eigenvalues=lam[..., 0], lr=lr[..., 0])
     _q.check_stable(lr, lam.max(axis=-1, keepdims=True))
-    inflation = 1 / (1 - lr * lam / 2)
+    # with x = lr lam and g = 1/(1 - x/2) - 1 = (x/2)/(1 - x/2) >= 0, the three errors are
+    # -x/2, -sum g / sum (1 + g) and -sum (g/lam) / sum ((1 + g)/lam): no 1 - (1 - ...)
+    # cancellation as lr -> 0, and 1/lam taken as lam_min/lam in (0, 1] (no overflow)
+    with np.errstate(under="ignore"):
+        half = lr * lam / 2
+        g = half / (1 - half)
+        weight = lam.min(axis=-1, keepdims=True) / lam
     return DiscretizationError(
-        _finish(1 / inflation - 1),
-        _finish(lam.shape[-1] / inflation.sum(axis=-1) - 1),
-        _finish((1 / lam).sum(axis=-1) / (inflation / lam).sum(axis=-1) - 1))
+        _finish(-np.broadcast_to(half, g.shape).copy()),
+        _finish(-g.sum(axis=-1) / (1 + g).sum(axis=-1)),
+        _finish(-(g * weight).sum(axis=-1) / ((1 + g) * weight).sum(axis=-1)))
 
 
 def burn_in_steps(eigenvalues, *, lr, tol):
@@ -396,8 +536,8 @@ def burn_in_steps(eigenvalues, *, lr, tol):
 
     Parameters
     ----------
-    eigenvalues : array_like
-        Eigenvalues of A (> 0), modes on the last axis.
+    eigenvalues : float or array_like
+        Eigenvalues of A (finite, > 0), modes on the last axis (a scalar is one mode).
     lr : float or array_like
         α > 0 with 0 < α λ < 2 for every mode.
     tol : float or array_like
@@ -406,6 +546,14 @@ def burn_in_steps(eigenvalues, *, lr, tol):
     Returns
     -------
     int or ndarray of int
+        At most 2**53; :math:`\log\rho` is taken as ``log1p(-αλ)``, so a tiny αλ gives
+        its true count, not 1.
+
+    Raises
+    ------
+    ValueError
+        For bad arguments, or when the count exceeds 2**53 (α λ_min below ~1e-16 / |log
+        tol|): the recursion then never reaches stationarity in practice.
 
     Examples
     --------
@@ -417,10 +565,19 @@ def burn_in_steps(eigenvalues, *, lr, tol):
     lam = _q.spectrum(eigenvalues)
     lr = _validate.real(lr, "lr", 0, low_open=True)[..., None]
     tol = _validate.real(tol, "tol", 0, 1, low_open=True, high_open=True)
+    _q.broadcast(eigenvalues=lam[..., 0], lr=lr[..., 0], tol=tol)
     _q.check_stable(lr, lam.max(axis=-1, keepdims=True))
-    rho = np.abs(1 - lr * lam).max(axis=-1)
-    with np.errstate(divide="ignore"):          # rho = 0: stationary after one step
-        steps = np.ceil(np.log(tol) / (2 * np.log(rho)))
+    with np.errstate(divide="ignore", under="ignore", over="ignore"):  # x = 1: one step
+        x = lr * lam
+        # log |1 - x| without rounding 1 - x to 1 when lr * lam is tiny
+        log_rho = np.where(x < 1, np.log1p(-np.minimum(x, 1)), np.log(np.abs(x - 1))).max(
+            axis=-1)
+        steps = np.ceil(np.log(tol) / (2 * log_rho))
+    if not np.all(steps <= STEPS_MAX):
+        raise ValueError(f"lr * min(eigenvalues) is too small: the burn-in would be "
+                         f"~{steps.max():.3g} steps, beyond the limit "
+                         f"{_validate.bound_text(STEPS_MAX)} (the relaxation time is "
+                         f"~1/(2*lr*min(eigenvalues)) steps); use the continuous-time law")
     return _finish(np.maximum(steps, 1).astype(np.int64))
 
 
@@ -460,7 +617,9 @@ def least_squares_stationary(X, y, *, lr, batch_size):
     Parameters
     ----------
     X : array_like
-        N x K data, full column rank, K <= 40.
+        N x K data, finite, full column rank, K <= 40 and N K^4 <= 4e9 (the exact 4th
+        moments cost N K^4 operations).  Any scale: the moments are computed for
+        X / max|X| and y / max|y| and scaled back.
     y : array_like
         N targets.
     lr : float
@@ -490,14 +649,20 @@ def least_squares_stationary(X, y, *, lr, batch_size):
     (True, 0.0, True)
     """
     X, y = _q.least_squares_data(X, y)
-    lr = float(_validate.real(lr, "lr", 0, low_open=True))
-    batch_size = int(_validate.positive_integer(batch_size, "batch_size"))
+    lr = float(_validate.real(_validate.scalar(lr, "lr"), "lr", 0, low_open=True))
+    batch_size = int(_validate.positive_integer(_validate.scalar(batch_size, "batch_size"),
+                                                "batch_size"))
     moments = _q.least_squares_moments(X, y, lr, batch_size)
     w, M = moments.minimizer, moments.deviation_moment
-    distance = float(np.trace(M))
-    return LeastSquaresStationary(
-        w, M + np.outer(w, w), moments.min_loss + float(np.sum(moments.hessian * M)) / 2,
-        distance + float(w @ w), distance, moments.spectral_radius, moments.spectral_radius < 1)
+    with np.errstate(over="ignore"):
+        distance = float(np.trace(M))
+        second = distance + float(w @ w)
+        matrix = M + np.outer(w, w)
+    hint = "rescale X or y (the moments scale with y**2 and 1/X**2)"
+    _validate.finite_result(matrix, "E[W W^T] (scale y**2/X**2)", hint=hint)
+    _validate.finite_result(second, "E||W||^2 (scale y**2/X**2)", hint=hint)
+    return LeastSquaresStationary(w, matrix, moments.expected_loss, second, distance,
+                                  moments.spectral_radius, True)
 
 
 # --------------------------------------------------------------------------- symbolic

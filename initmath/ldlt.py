@@ -50,12 +50,32 @@ __all__ = ["ldlt_output_variance", "ldlt_sigma_for_variance", "ldlt_series_radiu
 
 METHODS = ("exact", "series", "asymptotic", "large_sigma")
 _GL_NODES, _GL_WEIGHTS = leggauss(16)
-# Below this q sigma^2 / alpha, p - a R(a) cancels badly; the 3-term series is then
-# accurate to ~1e-13 relative and replaces it inside method="exact".
+# Below this q sigma^2 / alpha, p - a R(a) cancels badly; the 5-term series is then
+# accurate to ~1e-16 relative (the next term is c_6/c_1 (sigma^2/alpha)^5 <= 10395 * 1e-20
+# at m = n = 1, ~(4e-4)^5 for large m, n) and replaces it inside method="exact" (with 3
+# terms, as method="series" has, the error reached 1e-10 at m = n = 1).
 _SERIES_SWITCH = 1e-4
+_EXACT_TERMS = 5
+_LOG_SIGMA_MIN = math.log(5e-324)
 # Terms of the small-sigma series (it is asymptotic at finite size: more terms do not
 # converge for a Wishart matrix, whose largest eigenvalue is unbounded).
 _SERIES_TERMS = 3
+# Below this alpha / sigma^2 the deficit p - a R(a) is under 1e-17 p: Var = p/m to rounding.
+_A_LIMIT = 1e-34
+# Largest estimated seconds (_exact_seconds) of one exact evaluation (m = n = 8192: ~1.7 s,
+# the limit is near m = n = 9800; the last integral costs ~min(m,n) (sqrt(m) + sqrt(n))^2
+# for m ~ n), and of each of ldlt_sigma_for_variance's ~40 evaluations (m = n = 2048:
+# ~0.11 s, the limit is near m = n = 2700).
+EXACT_SECONDS_MAX = 2.5
+# Largest |m - n| for the exact route at min(m, n) >= 2: its rounding error grows with it
+# (up to ~1e-10 relative at 1e5, ~1e-9 at 1e6, 1e-8 at 1e7, against the 1/q expansion).
+EXACT_ASPECT_MAX = 10 ** 5
+SOLVE_SECONDS_MAX = 0.2
+# Most elements of one broadcast call (each is a separate evaluation).
+ELEMENTS_MAX = 10 ** 6
+# Estimated seconds per element of the routes other than "exact" (_exact_seconds).
+_ROUTE_SECONDS = {"series": 3e-4, "chi2": 2e-3, "limit": 1e-5, "asymptotic": 1e-5,
+                  "large_sigma": 1e-5}
 
 
 # --------------------------------------------------------------------------- exact
@@ -72,15 +92,27 @@ def _psi_last(p, al, x):
     return p1 * np.exp(logs)
 
 
+def _panels(p, al):
+    """(t_min, t_max, h): the range of t = sqrt(x) where psi_{p-1} lives and the panel
+    width of the last integral.  psi_{p-1}^2 lives between the turning points
+    (sqrt(p + al) -+ sqrt(p))^2, with Airy tails of scale edge^(1/3) and, when q >> p, a
+    Gaussian spread ~sqrt(al) (psi_0^2 is a Gamma(al + 1) density): cut 12 of those
+    beyond (the edge^(1/3) cut alone truncated it, 2e-4 off at p = 2, q = 1e5)."""
+    edge = (math.sqrt(p) + math.sqrt(p + al)) ** 2
+    low = (math.sqrt(p + al) - math.sqrt(p)) ** 2
+    spread = 12 * math.sqrt(al + 1)
+    t_max = math.sqrt(edge + 15 * edge ** (1 / 3) + spread + 60)
+    t_min = math.sqrt(max(0.0, low - 15 * low ** (1 / 3) - spread - 60))
+    return t_min, t_max, 2 * math.pi / math.sqrt(edge + 1)   # one local wavelength at most
+
+
 def _special_integral(p, al, a, with_e):
     """int_0^inf psi_{p-1}(x) x^(-1/2) [E(x)/Z] / (x + a) dx, in t = sqrt(x)."""
     c = (al - 1) / 2.0
-    edge = (math.sqrt(p) + math.sqrt(p + al)) ** 2
-    t_max = math.sqrt(edge + 15 * edge ** (1 / 3) + 60)
-    h = 2 * math.pi / math.sqrt(edge + 1)          # one local wavelength at most
-    breaks = set(np.arange(0.0, t_max, h).tolist()) | {t_max}
+    t_min, t_max, h = _panels(p, al)
+    breaks = set(np.arange(t_min, t_max, h).tolist()) | {t_max}
     t, sa = h, math.sqrt(a)
-    while t > sa / 8:                               # grade towards the pole at i sqrt(a)
+    while t_min == 0 and t > sa / 8:                # grade towards the pole at i sqrt(a)
         t /= 2
         breaks.add(t)
     br = np.array(sorted(breaks))
@@ -106,23 +138,28 @@ def _q_ratios(p, al, a):
     return out
 
 
-def _chi2_resolvent(q, a):
-    """E[1/(X + a)], X ~ chi^2_q."""
-    k = q / 2.0
-    logz = k * math.log(2) + gammaln(k)
-    mode = max(2 * (k - 1), 0.0)
-    f = lambda x: math.exp((k - 1) * math.log(x) - x / 2 - logz) / (x + a) if x > 0 else 0.0
-    pts = [0.0, mode, mode + 20 * math.sqrt(2 * q) + 50]
+def _chi2_fraction(q, a):
+    """E[X/(X + a)], X ~ chi^2_q, from the Laplace transform E e^{-sX} = (1 + 2s)^{-q/2}:
+    1 - int_0^inf e^{-t} (1 + 2t/a)^{-q/2} dt for a < q (the deficit a E[1/(X + a)]),
+    else int_0^inf q e^{-as} (1 + 2s)^{-q/2-1} ds; log1p throughout, so any q up to 2**53
+    and any a > 0 (no cancellation, no huge powers)."""
     from scipy import integrate      # imported on use: it adds ~0.1 s to `import initmath`
-    val = sum(integrate.quad(f, lo, hi, epsabs=0, epsrel=1e-13, limit=200)[0]
-              for lo, hi in zip(pts[:-1], pts[1:]) if hi > lo)
-    return val + integrate.quad(f, pts[-1], np.inf, epsabs=0, epsrel=1e-13)[0]
+
+    def quad(f, points):
+        return sum(integrate.quad(f, lo, hi, epsabs=0, epsrel=1e-13, limit=200)[0]
+                   for lo, hi in zip(points[:-1], points[1:]))
+    if a < q:
+        f = lambda t: math.exp(-t - q / 2 * math.log1p(2 * t / a))
+        s = a / q                                   # the scale where the integrand falls
+        return 1 - quad(f, sorted({0.0, s, 10 * s, 40 * s, 200 * s, min(a, 1.0), 1.0, 40.0})
+                        + [math.inf])
+    scale = a + q + 2.0
+    f = lambda u: q / scale * math.exp(-a * u / scale - (q / 2 + 1) * math.log1p(2 * u / scale))
+    return quad(f, [0.0, 1.0, 40.0, math.inf])
 
 
 def _resolvent_trace(p, q, a):
     """R(a) = E sum_j 1/(x_j + a) for the eigenvalues of a p x p real Wishart W_p(q, I)."""
-    if p == 1:
-        return _chi2_resolvent(q, a)
     al, c = q - p, (q - p - 1) / 2.0
     k = np.arange(p, dtype=float)
     beta, d = np.sqrt((k + 1) * (k + 1 + al)), 2 * k + al + 1
@@ -172,60 +209,161 @@ def ldlt_series_radius(m, n, alpha=1.0):
     Parameters
     ----------
     m, n : int or array_like
-        Shape of W, integers >= 1.
+        Shape of W, integers in [1, 2**53].
     alpha : float or array_like, default 1
-        The diagonal shift :math:`\alpha > 0`.
+        The diagonal shift :math:`\alpha > 0`, finite.
 
     Returns
     -------
     float or ndarray
+        All arguments broadcast together.
+
+    Raises
+    ------
+    ValueError
+        If an argument is outside its range.
 
     Examples
     --------
     >>> ldlt_series_radius(4, 4, 1.0)
     0.0625
     """
-    return float(alpha) / (math.sqrt(m) + math.sqrt(n)) ** 2
+    m = _validate.positive_integer(m, "m")
+    n = _validate.positive_integer(n, "n")
+    alpha = _validate.real(alpha, "alpha", 0, None, low_open=True)
+    try:
+        np.broadcast_shapes(m.shape, n.shape, alpha.shape)
+    except ValueError:
+        raise ValueError(f"m, n, alpha must broadcast together, got shapes "
+                         f"{m.shape}, {n.shape}, {alpha.shape}") from None
+    out = alpha / (np.sqrt(m) + np.sqrt(n)) ** 2
+    return float(out) if out.ndim == 0 else out
 
 
-def _series(m, n, sigma, alpha):
-    """(1/m) sum_{k<=_SERIES_TERMS} (-1)^(k-1) alpha^-k E tr S^k, exact moments from
-    initmath.wishart (imported here: it needs sympy, which `import initmath` avoids)."""
+def _ldexp(x, e):
+    """x 2**e, inf beyond float64's range (math.ldexp raises there)."""
+    try:
+        return math.ldexp(x, e)
+    except OverflowError:
+        return math.copysign(math.inf, x)
+
+
+def _series(m, n, ratio, terms=_SERIES_TERMS):
+    """(1/m) sum_{k<=terms} (-1)^(k-1) alpha^-k E tr S^k as (mantissa, exponent),
+    ratio = sigma^2/alpha given as (mantissa r, exponent e): the terms are
+    2^e sum_k (-1)^(k-1) c_k r^k 2^((k-1)e), so a sigma^2/alpha far below float64's range
+    (sigma = 1e-300) keeps every digit.  Exact moments from initmath.wishart (imported
+    here: it needs sympy, which `import initmath` avoids)."""
     from .wishart import wishart_trace_moment
-    s2 = sigma * sigma / alpha
-    return sum((-1) ** (k - 1) * float(wishart_trace_moment(k, m, n)) * s2 ** k
-               for k in range(1, _SERIES_TERMS + 1)) / m
+    r, e = ratio
+    total = sum((-1) ** (k - 1) * (float(wishart_trace_moment(k, m, n)) / m) * r ** k
+                * _ldexp(1.0, (k - 1) * e) for k in range(1, terms + 1))
+    return total, e
 
 
-def _mp_limit(m, n, sigma, alpha):
-    """Marchenko-Pastur limit of (1/m) E tr S (alpha + S)^-1 at y = m/n, sigma^2 n fixed."""
-    y, b = m / n, alpha / (sigma * sigma * n)
-    disc = math.sqrt((1 - y + b) ** 2 + 4 * y * b)
-    # g(-b) = int dmu(x) / (x + b), rationalised to avoid cancellation
-    g = 2.0 / ((1 - y + b) + disc) if (1 - y + b) > 0 else (disc - (1 - y + b)) / (2 * y * b)
-    return 1 - b * g
+def _mp_limit(m, n, ratio):
+    """Marchenko-Pastur limit of (1/m) E tr S (alpha + S)^-1 at y = m/n, sigma^2 n fixed,
+    as (mantissa, exponent); b = alpha/(sigma^2 n) and u = 1/b from the scaled ratio."""
+    y = m / n
+    r, e = ratio
+    u_m, u_e = math.frexp(r * n)
+    u_e += e
+    u = _ldexp(u_m, u_e)
+    if u >= 1:                                      # b <= 1: no cancellation in 1 - b g
+        b = 1 / u
+        lead = 1 - y + b
+        disc = math.sqrt(lead * lead + 4 * y * b)
+        bg = 2 * b / (lead + disc) if lead > 0 else (disc - lead) / (2 * y)
+        return 1 - bg, 0
+    # b > 1: 1 - b g(-b) = 4u / ((D + B)(A + D)) with A = 1 + (1-y)u, B = 1 - (1-y)u,
+    # D = sqrt(A^2 + 4yu) = sqrt(B^2 + 4u), rationalised when A < 0; ~u as u -> 0
+    A, B = 1 + (1 - y) * u, 1 - (1 - y) * u
+    D = math.sqrt(A * A + 4 * y * u)
+    if A >= 0:
+        return 4 * u_m / ((D + B) * (A + D)), u_e
+    return (D - A) / (y * (D + B)), 0
 
 
-# --------------------------------------------------------------------------- public
-def _scalar_var(m, n, sigma, alpha, method):
+def _ratio(sigma, alpha):
+    """sigma^2/alpha as (mantissa, exponent): exact to rounding at any sigma, alpha."""
+    ms, es = math.frexp(sigma)
+    ma, ea = math.frexp(alpha)
+    r, e = math.frexp(ms * ms / ma)
+    return r, e + 2 * es - ea
+
+
+def _exact_seconds(p, q, a=None):
+    """Estimated seconds of the exact route (measured on one core of a loaded 2-core
+    machine): the last integral, p steps of recurrence at 16 nodes per panel, and (given
+    a) the backward recurrence, O(k_top)."""
+    if p == 1:
+        return 0.01
+    t_min, t_max, h = _panels(p, q - p)
+    seconds = 4e-8 * p * ((t_max - t_min) / h + 1) + 1e-3
+    if a is not None:
+        seconds += 2.5e-7 * min(max(2 * p + 50, (math.sqrt(p) + 9 / math.sqrt(a)) ** 2), 3e6)
+    return seconds
+
+
+def _route(m, n, sigma, alpha, method):
+    """(route, ratio) for one element: which evaluation the arguments take."""
     p, q = min(m, n), max(m, n)
-    if method == "asymptotic":
-        return _mp_limit(m, n, sigma, alpha)
-    if method == "large_sigma":
+    ratio = _ratio(sigma, alpha)
+    if method != "exact":
+        return method, ratio
+    if q * _ldexp(*ratio) < _SERIES_SWITCH:
+        return "series", ratio
+    a = _ldexp(1 / ratio[0], -ratio[1])
+    if a < _A_LIMIT:
+        return "limit", ratio
+    if p == 1:
+        return "chi2", ratio
+    if q - p > EXACT_ASPECT_MAX:
+        raise ValueError(
+            f"m, n = {m}, {n} are too far from square for method='exact' (it needs "
+            f"|m - n| <= {EXACT_ASPECT_MAX:.0e} when min(m, n) >= 2: its rounding error grows "
+            f"with |m - n|, ~1e-10 relative at the limit, ~1e-9 at 1e6): use "
+            f"method='asymptotic' (the Marchenko-Pastur limit, relative error "
+            f"~min(m,n)/(8 max(m,n)) here)")
+    if _exact_seconds(p, q) > EXACT_SECONDS_MAX:
+        raise ValueError(
+            f"m, n = {m}, {n} are too large for method='exact' (~{_exact_seconds(p, q):.3g}"
+            f" s estimated, the limit is {EXACT_SECONDS_MAX:g} s, about m = n = 9800; the "
+            f"work grows like min(m,n) * (sqrt(m)+sqrt(n))**2 / (1 + |m-n| / min(m,n)) "
+            f"roughly): use method='asymptotic' (the Marchenko-Pastur limit, relative error "
+            f"O(1/min(m, n)))")
+    return "exact", ratio
+
+
+def _scalar_var(m, n, sigma, alpha, method, route=None):
+    """Var[y_i] / gamma^2 as (mantissa, exponent) (value mantissa * 2**exponent)."""
+    p, q = min(m, n), max(m, n)
+    route, ratio = route or _route(m, n, sigma, alpha, method)
+    if route == "asymptotic":
+        return _mp_limit(m, n, ratio)
+    a = _ldexp(1 / ratio[0], -ratio[1])             # alpha / sigma^2
+    if route == "large_sigma":
         if q - p < 2:
             raise ValueError("method='large_sigma' needs |m - n| >= 2 (E tr S^-1 finite), "
                              f"got m={m}, n={n}")
-        return p / m * (1 - alpha / (sigma * sigma * (q - p - 1)))
-    if method == "series":
-        if sigma * sigma >= ldlt_series_radius(m, n, alpha):
+        if a >= q - p - 1:
+            raise ValueError(f"sigma must satisfy sigma**2 > alpha/(|m - n| - 1) for "
+                             f"method='large_sigma' (a large-sigma expansion), got "
+                             f"sigma={sigma!r}")
+        return p / m * (1 - a / (q - p - 1)), 0
+    if route == "series":
+        if method == "series" and _ldexp(*ratio) * (math.sqrt(m) + math.sqrt(n)) ** 2 >= 1:
             raise ValueError(f"sigma must satisfy sigma^2 < alpha/(sqrt(m)+sqrt(n))^2 = "
-                             f"{ldlt_series_radius(m, n, alpha):g} for method='series', "
-                             f"got sigma={sigma!r}")
-        return _series(m, n, sigma, alpha)
-    a = alpha / (sigma * sigma)
-    if q * sigma * sigma / alpha < _SERIES_SWITCH:
-        return _series(m, n, sigma, alpha)
-    return (p - a * _resolvent_trace(p, q, a)) / m
+                             f"{alpha / (math.sqrt(m) + math.sqrt(n)) ** 2:g} for "
+                             f"method='series', got sigma={sigma!r}")
+        return _series(m, n, ratio, _SERIES_TERMS if method == "series" else _EXACT_TERMS)
+    if route == "chi2":
+        return _chi2_fraction(q, a) / m, 0
+    if route == "limit":
+        # a < 1e-34: a R(a) / p <= ~sqrt(a / p) < 1e-17 (hard edge of the Wishart
+        # spectrum, q = p; smaller for q > p), below rounding: Var = p/m to float64
+        return (p / m * (1 - a / (q - p - 1)) if q - p >= 2 else p / m), 0
+    return (p - a * _resolvent_trace(p, q, a)) / m, 0
 
 
 def ldlt_output_variance(m, n, sigma, alpha=1.0, gamma=1.0, *, method="exact"):
@@ -237,15 +375,26 @@ def ldlt_output_variance(m, n, sigma, alpha=1.0, gamma=1.0, *, method="exact"):
     Parameters
     ----------
     m, n : int or array_like
-        Output and input widths (:math:`W_0` is m x n), integers >= 1.
+        Output and input widths (:math:`W_0` is m x n), integers in [1, 2**53].
     sigma : float or array_like
-        Entry standard deviation of :math:`W_0`, > 0.
+        Entry standard deviation of :math:`W_0`, any finite float > 0.
     alpha : float or array_like
-        Regulariser :math:`\alpha > 0`.
+        Regulariser :math:`\alpha`, any finite float > 0.
     gamma : float or array_like
-        Output scale.
+        Output scale, any finite float (the result :math:`\gamma^2 \operatorname{Var}`
+        must fit in float64).
     method : {"exact", "series", "asymptotic", "large_sigma"}
         ``"exact"``: finite m, n, any sigma (module docstring; relative error ~1e-10).
+        It takes the 3-term series where :math:`q\sigma^2/\alpha < 10^{-4}`, returns
+        :math:`\min(m,n)/m` (to rounding) where :math:`\alpha/\sigma^2 < 10^{-34}`, and
+        :math:`E[X/(X+a)]`, :math:`X\sim\chi^2_q`, by its Laplace transform for
+        :math:`\min(m,n) = 1` (any q); otherwise the O(p) Pfaffian formula, whose last
+        integral costs about :math:`p(\sqrt p+\sqrt q)^2` for m ~ n; it needs
+        :math:`|m-n| \le 10^5` (its relative error grows with it: ~1e-10 there), and is
+        refused
+        (ValueError pointing to ``"asymptotic"``) where it is estimated above 2.5 s (near
+        m = n = 9800; m = n = 8192 takes ~1.7 s), and a broadcast call whose estimated
+        total exceeds 15 s is refused up front.
         ``"series"``: :math:`\frac{\gamma^2}{m}\sum_{k=1}^{3}(-1)^{k-1}\alpha^{-k}
         E\operatorname{tr}S^k`, refused (ValueError) unless
         :math:`\sigma^2 < \alpha/(\sqrt m+\sqrt n)^2`.  ``"asymptotic"``: the
@@ -257,6 +406,17 @@ def ldlt_output_variance(m, n, sigma, alpha=1.0, gamma=1.0, *, method="exact"):
     Returns
     -------
     float or ndarray
+        sigma^2 / alpha and gamma^2 enter in scaled arithmetic, so sigma = 1e-300 or
+        1e200 neither under- nor overflows on the way (values below float64's range
+        round to 0).
+
+    Raises
+    ------
+    ValueError
+        For arguments outside their domain, non-broadcasting shapes, an exact evaluation
+        beyond the work limit, ``"series"`` outside its radius, ``"large_sigma"`` with
+        :math:`|m-n| < 2` or :math:`\sigma^2 \le \alpha/(|m-n|-1)`, or a result
+        :math:`\gamma^2\operatorname{Var}` beyond float64's range.
 
     Examples
     --------
@@ -275,11 +435,33 @@ def ldlt_output_variance(m, n, sigma, alpha=1.0, gamma=1.0, *, method="exact"):
     alpha = _validate.real(alpha, "alpha", 0, None, low_open=True)
     gamma = _validate.real(gamma, "gamma")
     _validate.choice(method, "method", METHODS)
-    m, n, sigma, alpha, gamma = np.broadcast_arrays(m, n, sigma, alpha, gamma)
+    try:
+        m, n, sigma, alpha, gamma = np.broadcast_arrays(m, n, sigma, alpha, gamma)
+    except ValueError:
+        raise ValueError(f"m, n, sigma, alpha, gamma must broadcast together, got shapes "
+                         f"{[np.shape(x) for x in (m, n, sigma, alpha, gamma)]}") from None
+    if m.size > ELEMENTS_MAX:
+        raise ValueError(f"m, n, sigma, alpha, gamma broadcast to {m.size} elements; at most "
+                         f"{ELEMENTS_MAX} per call (each is a separate evaluation)")
+    routes, seconds = {}, 0.0
+    for idx in np.ndindex(m.shape):                 # bound the work before doing it
+        mi, ni = int(m[idx]), int(n[idx])
+        routes[idx] = _route(mi, ni, float(sigma[idx]), float(alpha[idx]), method)
+        seconds += (_exact_seconds(min(mi, ni), max(mi, ni),
+                                   _ldexp(1 / routes[idx][1][0], -routes[idx][1][1]))
+                    if routes[idx][0] == "exact" else _ROUTE_SECONDS[routes[idx][0]])
+    if seconds > _validate.WORK_BUDGET_S / 2:
+        raise ValueError(f"m, n, sigma: these {m.size} evaluations would take ~"
+                         f"{seconds:.0f} s (> {_validate.WORK_BUDGET_S / 2:g} s): pass fewer "
+                         f"at a time, or use method='asymptotic' for the large m, n")
     out = np.empty(m.shape)
     for idx in np.ndindex(m.shape):
-        out[idx] = gamma[idx] ** 2 * _scalar_var(int(m[idx]), int(n[idx]), float(sigma[idx]),
-                                                 float(alpha[idx]), method)
+        value, exponent = _scalar_var(int(m[idx]), int(n[idx]), float(sigma[idx]),
+                                      float(alpha[idx]), method, routes[idx])
+        g, shift = math.frexp(abs(float(gamma[idx])))     # gamma^2 scaled, too
+        out[idx] = _ldexp(value * g * g, exponent + 2 * shift)
+    _validate.finite_result(out, "gamma**2 * Var[y_i]", hint="|gamma| is too large for "
+                            "float64 (the variance is at most gamma**2)")
     return out[()] if out.ndim == 0 else out
 
 
@@ -296,9 +478,10 @@ def ldlt_sigma_for_variance(target, m, n, alpha=1.0, gamma=1.0):
     target : float
         Wanted output variance, in the open interval above.
     m, n : int
-        Shape of W, integers >= 1.
+        Shape of W, integers >= 1 whose exact variance is estimated at <= 0.2 s (near
+        m = n = 2700; Brent's method evaluates it ~40 times).
     alpha, gamma : float, default 1
-        As in :func:`ldlt_output_variance`.
+        As in :func:`ldlt_output_variance` (single numbers; gamma nonzero).
 
     Returns
     -------
@@ -307,7 +490,8 @@ def ldlt_sigma_for_variance(target, m, n, alpha=1.0, gamma=1.0):
     Raises
     ------
     ValueError
-        If an argument is outside its range or target outside the attainable interval.
+        If an argument is outside its range or an array, m, n beyond the work limit, or
+        target outside the attainable interval (or within rounding of its supremum).
 
     Examples
     --------
@@ -315,22 +499,42 @@ def ldlt_sigma_for_variance(target, m, n, alpha=1.0, gamma=1.0):
     >>> round(float(ldlt_output_variance(16, 16, s)), 10)
     0.5
     """
-    m = int(_validate.positive_integer(m, "m"))
-    n = int(_validate.positive_integer(n, "n"))
-    alpha = float(_validate.real(alpha, "alpha", 0, None, low_open=True))
-    gamma = float(_validate.real(gamma, "gamma"))
+    m = int(_validate.positive_integer(_validate.scalar(m, "m"), "m"))
+    n = int(_validate.positive_integer(_validate.scalar(n, "n"), "n"))
+    alpha = float(_validate.real(_validate.scalar(alpha, "alpha"), "alpha", 0, None,
+                                 low_open=True))
+    gamma = abs(float(_validate.real(_validate.scalar(gamma, "gamma"), "gamma")))
     if gamma == 0:
         raise ValueError("gamma must be nonzero for ldlt_sigma_for_variance, got 0.0")
-    top = gamma * gamma * min(m, n) / m
-    target = float(_validate.real(target, "target", 0, top, low_open=True, high_open=True))
-    f = lambda ls: gamma * gamma * _scalar_var(m, n, math.exp(ls), alpha, "exact") - target
-    s0 = 0.5 * math.log(alpha / max(m, n))
+    p, q = min(m, n), max(m, n)
+    if _exact_seconds(p, q) > SOLVE_SECONDS_MAX:
+        raise ValueError(f"m, n = {m}, {n} are too large for ldlt_sigma_for_variance (each "
+                         f"of its ~40 exact evaluations would take ~{_exact_seconds(p, q):.3g}"
+                         f" s, the limit is {SOLVE_SECONDS_MAX:g} s, about m = n = 2700): "
+                         f"solve ldlt_output_variance(m, n, sigma, method='asymptotic') == "
+                         f"target instead")
+    target = float(_validate.real(_validate.scalar(target, "target"), "target", 0, None,
+                                  low_open=True))
+    # the variance / gamma^2 = the variance at gamma = 1, in (0, p/m)
+    want = (target / gamma) / gamma
+    if not want < p / m:
+        raise ValueError(f"target must lie in (0, gamma**2*min(m,n)/m) = (0, "
+                         f"{gamma * gamma * p / m:g}), got {target!r}")
+
+    def f(log_sigma):
+        value, exponent = _scalar_var(m, n, math.exp(log_sigma), alpha, "exact")
+        return _ldexp(value, exponent) - want
+    s0 = 0.5 * math.log(alpha) - 0.5 * math.log(q)
     lo, hi = s0 - 2, s0 + 2
-    while f(lo) > 0:
+    while f(lo) > 0:                # Var ~ q sigma^2/alpha: ends by log sigma ~ s0 - 380
         lo -= 4
+        if lo < _LOG_SIGMA_MIN:
+            raise ValueError(f"target={target!r} needs a sigma below float64's range "
+                             f"(sigma**2 ~ target*alpha/(gamma**2*max(m,n)) < 5e-324**2)")
     while f(hi) < 0:
         hi += 4
         if hi - s0 > 60:
-            raise ValueError(f"target={target!r} is too close to the supremum {top!r}")
+            raise ValueError(f"target={target!r} is too close to the supremum "
+                             f"gamma**2*min(m,n)/m = {gamma * gamma * p / m!r}")
     from scipy import optimize       # imported on use, as scipy.integrate above
     return math.exp(optimize.brentq(f, lo, hi, xtol=1e-15, rtol=1e-14))

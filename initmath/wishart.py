@@ -33,7 +33,10 @@ import numbers
 from collections.abc import Iterable
 from fractions import Fraction
 
+import numpy as np
 import sympy
+
+from . import _validate
 
 __all__ = [
     "wishart_trace_moment",
@@ -204,8 +207,9 @@ def _moment_coefficients(mu):
 
 # --------------------------------------------------------------------------- arguments
 def _order(k, name, high):
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= high:
-        raise ValueError(f"{name} must be an integer in [1, {high}], got {k!r}")
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral) or not (
+            1 <= k <= high):
+        raise ValueError(f"{name} must be an integer in [1, {high}], got {_show(k)}")
     return int(k)
 
 
@@ -223,33 +227,77 @@ def _symbol(value, name):
 
 
 def _real(value):
-    """value as a float if it is a finite real number (no bool), else None."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    """value as a float if it is a finite real number (no bool), else None (Python ints
+    beyond float64's range included: the callers compare those exactly)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         return None
-    return float(value) if math.isfinite(float(value)) else None
+    try:
+        number = float(value)
+    except (OverflowError, TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _show(value):
+    """A value for an error message, one line and short (huge integers abbreviated)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        text = str(int(value))
+        return text if len(text) <= 24 else f"{text[:8]}...({len(text)} digits)"
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _dimension(value, name):
-    """m or n: a positive integer (integral floats such as 64.0 accepted) or a symbol."""
+    """m or n: an integer in [1, D_MAX] (integral floats such as 64.0 accepted) or a symbol."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
     symbol = _symbol(value, name)
     if symbol is not None:
         return symbol
+    allowed = f"an integer in [1, {_validate.bound_text(_validate.D_MAX)}] or a symbol"
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        if not 1 <= int(value) <= _validate.D_MAX:       # exact, however large
+            raise ValueError(f"{name} must be {allowed}, got {_show(value)}")
+        return sympy.Integer(int(value))
     number = _real(value)
-    if number is None or number < 1 or number != int(number):
-        raise ValueError(f"{name} must be an integer >= 1 or a symbol, got {value!r}")
-    return sympy.Integer(int(value))
+    if number is None or not 1 <= number <= _validate.D_MAX or number != int(number):
+        raise ValueError(f"{name} must be {allowed}, got {_show(value)}")
+    return sympy.Integer(int(number))
 
 
 def _scale(value, name, low_open):
     """sigma2 (> 0) or ratio (>= 0): a finite real number, exact when rational, or a symbol."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
     symbol = _symbol(value, name)
     if symbol is not None:
         return symbol
+    allowed = (f"{name} must be a finite real number {'>' if low_open else '>='} 0 "
+               f"or a symbol")
+    if isinstance(value, numbers.Rational) and not isinstance(value, (bool, np.bool_)):
+        exact = sympy.Rational(int(value.numerator), int(value.denominator))
+        if exact < 0 or (low_open and exact == 0):
+            raise ValueError(f"{allowed}, got {_show(value)}")
+        return exact                                    # exact at any size
     number = _real(value)
     if number is None or number < 0 or (low_open and number == 0):
-        raise ValueError(f"{name} must be a finite real number {'>' if low_open else '>='} 0 "
-                         f"or a symbol, got {value!r}")
-    return sympy.Rational(value) if isinstance(value, numbers.Rational) else sympy.Float(number)
+        raise ValueError(f"{allowed}, got {_show(value)}")
+    return sympy.Float(number)
+
+
+def _float_in_range(result, scale, name):
+    """result, unless scale came from a float (so the result is a sympy Float, rounded to
+    15 digits) and the result lies beyond float64's range: then a ValueError, since an
+    inexact number is only meaningful as a float64 (exact inputs give exact results of
+    any size)."""
+    if isinstance(scale, sympy.Float) and result.is_number and abs(result) > _FLOAT_MAX:
+        raise ValueError(f"{name} was given as a float and the result "
+                         f"{sympy.Float(result, 6)} is beyond float64's range; pass {name} "
+                         f"exactly (int, Fraction or sympy Rational) for an exact result")
+    return result
+
+
+_FLOAT_MAX = sympy.Float(1.7976931348623157e308)
 
 
 def _polynomial(mu, m, n):
@@ -300,23 +348,28 @@ def wishart_trace_moment(k, m, n, sigma2=1):
     k : int
         Power, an integer in [1, 40].
     m, n : int, str or sympy expression
-        Numbers of rows and columns of W: integers >= 1 (integral floats such as 64.0
-        are accepted), or symbols (a name such as ``"m"`` or a sympy expression).
+        Numbers of rows and columns of W: integers in [1, 2**53] (integral floats such
+        as 64.0 are accepted; larger integers are compared exactly and refused), or
+        symbols (a name such as ``"m"`` or a sympy expression).
     sigma2 : number, str or sympy expression, default 1
         Entry variance :math:`\sigma^2 > 0`, finite; exact when int, Fraction or sympy
-        Rational, a sympy Float for a float, or a symbol.
+        Rational (of any size), a sympy Float for a float, or a symbol.
 
     Returns
     -------
     sympy.Expr
-        An Integer or Rational for integer m, n and rational sigma2; otherwise
-        ``sigma2**k`` times the polynomial in m, n.
+        An Integer or Rational for integer m, n and rational sigma2 (exact, of any size:
+        k = 40 at m = n = 2**53 has ~1300 digits); a sympy Float for a float sigma2;
+        otherwise ``sigma2**k`` times the polynomial in m, n.  At most ~0.5 s (k = 40,
+        cold cache).
 
     Raises
     ------
     ValueError
-        If k is not an integer in [1, 40] (bools and floats included), m or n is not a
-        positive integer or symbol, or sigma2 is not a finite number > 0 or a symbol.
+        If k is not an integer in [1, 40] (bools and floats included), m or n is not an
+        integer in [1, 2**53] or a symbol, sigma2 is not a finite number > 0 or a symbol,
+        or sigma2 is a float and the result lies beyond float64's range (pass it exactly
+        instead).
     {references}
     Examples
     --------
@@ -331,8 +384,9 @@ def wishart_trace_moment(k, m, n, sigma2=1):
     m*n*s
     """
     k = _order(k, "k", K_MAX)
-    return _scale(sigma2, "sigma2", True) ** k * _polynomial((k,), _dimension(m, "m"),
-                                                            _dimension(n, "n"))
+    scale = _scale(sigma2, "sigma2", True)
+    return _float_in_range(scale ** k * _polynomial((k,), _dimension(m, "m"),
+                                                    _dimension(n, "n")), scale, "sigma2")
 
 
 @_document
@@ -350,7 +404,8 @@ def wishart_mixed_moment(ks, m, n, sigma2=1):
     ----------
     ks : sequence of int
         The powers :math:`k_1, \dots, k_r`, each an integer >= 1; their sum is at most
-        24 when r > 1 (at most 40 for a single power, :func:`wishart_trace_moment`).
+        24 when r > 1 (~4 s cold at 24; at most 40 for a single power,
+        :func:`wishart_trace_moment`).
     m, n, sigma2
         As in :func:`wishart_trace_moment`.
 
@@ -379,14 +434,20 @@ def wishart_mixed_moment(ks, m, n, sigma2=1):
     >>> wishart_mixed_moment((2, 1), 2, 3), (6 + 4) * wishart_trace_moment(2, 2, 3)
     (360, 360)
     """
-    if isinstance(ks, (str, bytes)) or not isinstance(ks, Iterable):
-        raise ValueError(f"ks must be a non-empty sequence of integers >= 1, got {ks!r}")
+    if isinstance(ks, (str, bytes, dict)) or not isinstance(ks, Iterable) or (
+            isinstance(ks, np.ndarray) and ks.ndim != 1):
+        raise ValueError(f"ks must be a non-empty sequence of integers >= 1, got {_show(ks)}")
+    ks = list(ks)
+    if len(ks) > MIXED_K_MAX:
+        raise ValueError(f"ks must be non-empty with sum at most {MIXED_K_MAX}, got "
+                         f"{len(ks)} entries")
     mu = tuple(_order(k, f"ks[{i}]", K_MAX) for i, k in enumerate(ks))
     high = K_MAX if len(mu) == 1 else MIXED_K_MAX
     if not 1 <= sum(mu) <= high:
-        raise ValueError(f"ks must be non-empty with sum at most {high}, got {ks!r}")
-    return _scale(sigma2, "sigma2", True) ** sum(mu) * _polynomial(mu, _dimension(m, "m"),
-                                                                  _dimension(n, "n"))
+        raise ValueError(f"ks must be non-empty with sum at most {high}, got {_show(ks)}")
+    scale = _scale(sigma2, "sigma2", True)
+    return _float_in_range(scale ** sum(mu) * _polynomial(mu, _dimension(m, "m"),
+                                                          _dimension(n, "n")), scale, "sigma2")
 
 
 def wishart_spectral_moment(k, m, n):
@@ -438,7 +499,8 @@ def marchenko_pastur_moment(k, ratio):
     k : int
         Order, an integer in [1, 40].
     ratio : number, str or sympy expression
-        c >= 0 finite (exact when rational), or a symbol.
+        c >= 0 finite (exact when rational, of any size), or a symbol; a float ratio
+        whose moment lies beyond float64's range is refused.
 
     Returns
     -------
@@ -464,8 +526,8 @@ def marchenko_pastur_moment(k, ratio):
     """
     k = _order(k, "k", K_MAX)
     c = _scale(ratio, "ratio", False)
-    return sympy.Add(*(math.comb(k, j) * math.comb(k, j - 1) // k * c ** (j - 1)
-                       for j in range(1, k + 1)))
+    return _float_in_range(sympy.Add(*(math.comb(k, j) * math.comb(k, j - 1) // k
+                                       * c ** (j - 1) for j in range(1, k + 1))), c, "ratio")
 
 
 def wishart_trace_moment_latex(k):
