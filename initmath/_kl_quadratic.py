@@ -10,7 +10,6 @@ Two recursions, both linear in W:
   whose stationary second moments solve a K^2 x K^2 linear system (see
   :func:`least_squares_moments`).
 """
-import math
 from typing import NamedTuple
 
 import numpy as np

@@ -146,7 +146,6 @@ def _integrand(x, h, d, c2, w, atom, m, xp, lgm=None, log_p0=None):
     # Frullani form: e^-t - L'(t), computed without cancellation at both ends.
     l_minus_1 = xp.expm1(d_log_m)
     if np.any(atom != 0):
-        p0 = xp.exp(log_p0)
         one_minus_p0 = -xp.expm1(log_p0)
         safe_atom = np.where(atom == 0, 1, atom)
         alive = _ksum(base * (c2 != 0))                 # M - atom, accurate as t -> inf
@@ -368,7 +367,8 @@ def _sparse_row(h, d, r, w, p):
     nonzero = r > 0
     pn = p * w[nonzero].sum()
     rn, wn = r[nonzero], w[nonzero] / w[nonzero].sum()
-    log_pn, log_qn = math.log(pn), math.log1p(-pn)
+    # log P from log p: p P underflows for keep probabilities near 5e-324
+    log_pn, log_qn = math.log(p) + math.log(w[nonzero].sum()), math.log1p(-pn)
     log_binomial, terms = 0.0, []
     for k in range(1, int(min(d, 400)) + 1):
         log_binomial += math.log((d - k + 1) / k)       # log C(d, k), no cancellation

@@ -14,6 +14,7 @@ import mpmath
 import numpy as np
 
 __all__ = ["D_MAX", "DPS_MAX", "WORK_BUDGET_S", "real", "positive_integer", "scalar",
+           "real_scalar", "integer_scalar", "NotRepresentableError",
            "dps_or_none", "choice", "mp_number", "finite_result", "bound_text"]
 
 # Widths (and other counts) up to 2**53 are exact in float64, which the numerical
@@ -127,10 +128,24 @@ def _show_int(n):
 def scalar(value, name):
     """value itself if it is a single number (a 0-d array counts): for the arguments that
     do not broadcast, so an array gets a ValueError instead of a TypeError deep inside."""
-    if np.ndim(value) != 0:
+    try:
+        ndim = np.ndim(value)
+    except (TypeError, ValueError):                 # ragged nested lists
+        raise ValueError(f"{name} must be a single number, got {value!r:.60}") from None
+    if ndim != 0:
         raise ValueError(f"{name} must be a single number, not an array of shape "
                          f"{np.shape(value)}")
     return value.item() if isinstance(value, np.ndarray) else value
+
+
+def real_scalar(value, name, low=None, high=None, **open_ends):
+    """One real number (not an array) within the interval, as a Python float."""
+    return float(real(scalar(value, name), name, low, high, **open_ends))
+
+
+def integer_scalar(value, name, high=D_MAX):
+    """One integer (not an array) in [1, high], as a Python int."""
+    return int(positive_integer(scalar(value, name), name, high))
 
 
 def dps_or_none(dps):
@@ -150,12 +165,18 @@ def choice(value, name, allowed):
     return value
 
 
+class NotRepresentableError(ValueError):
+    """A valid input whose result lies outside float64's range (a ValueError, so callers
+    that treat every bad input alike need nothing new; callers that can do better, such as
+    a std that is only an intermediate, catch this one)."""
+
+
 def finite_result(out, what, hint=""):
     """out unchanged if every entry is finite; otherwise a ValueError that says which
     quantity left float64's range (and, in hint, what to do), never a silent nan/inf."""
     values = np.asarray(out, dtype=float)
     if not np.isfinite(values).all():
-        raise ValueError(f"{what} is not representable in float64 for these arguments "
+        raise NotRepresentableError(f"{what} is not representable in float64 for these arguments "
                          f"(got {_first_bad(values, np.isfinite(values))!r})"
                          + (f"; {hint}" if hint else ""))
     return out

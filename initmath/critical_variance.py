@@ -163,7 +163,7 @@ def _finish_float(s, log_i, form):
     hint = "use log_moment_factor (log I = -s log sigma) or dps= for an mpmath number"
     _validate.finite_result(out, _WHAT[form], hint=hint)
     if form != "log" and np.any(out == 0):     # exp(log I) underflowed: not the value
-        raise ValueError(f"{_WHAT[form]} underflows float64 for these arguments (s, d, a, "
+        raise _validate.NotRepresentableError(f"{_WHAT[form]} underflows float64 for these arguments (s, d, a, "
                          f"keep_prob); {hint}")
     return out[()] if out.ndim == 0 else out
 
@@ -505,7 +505,8 @@ def _rrelu_log_float(h, d, slopes, weights, mode):
     # One slope per layer: I averages over it, E_a[I_a(s, d)].
     rows = np.repeat(np.arange(h.size), slopes.size)
     r = np.stack([np.ones(rows.size), np.tile(slopes, h.size)], axis=-1)
-    log_i = log_moment_roots(h[rows], d[rows], r, np.full(r.shape, 0.5)).reshape(h.size, -1)
+    log_i = log_moment_roots(h[rows], d[rows], r, np.full(r.shape, 0.5))
+    log_i = log_i.reshape(h.size, slopes.size)     # (also for an empty s)
     return logsumexp(log_i, b=weights, axis=-1)
 
 

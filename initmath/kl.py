@@ -34,7 +34,6 @@ References
    Bayesian inference", JMLR 18 (2017).
 """
 import functools
-import math
 from typing import NamedTuple, Optional
 
 import numpy as np
@@ -649,9 +648,8 @@ def least_squares_stationary(X, y, *, lr, batch_size):
     (True, 0.0, True)
     """
     X, y = _q.least_squares_data(X, y)
-    lr = float(_validate.real(_validate.scalar(lr, "lr"), "lr", 0, low_open=True))
-    batch_size = int(_validate.positive_integer(_validate.scalar(batch_size, "batch_size"),
-                                                "batch_size"))
+    lr = _validate.real_scalar(lr, "lr", 0, low_open=True)
+    batch_size = _validate.integer_scalar(batch_size, "batch_size")
     moments = _q.least_squares_moments(X, y, lr, batch_size)
     w, M = moments.minimizer, moments.deviation_moment
     with np.errstate(over="ignore"):

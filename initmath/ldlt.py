@@ -499,11 +499,10 @@ def ldlt_sigma_for_variance(target, m, n, alpha=1.0, gamma=1.0):
     >>> round(float(ldlt_output_variance(16, 16, s)), 10)
     0.5
     """
-    m = int(_validate.positive_integer(_validate.scalar(m, "m"), "m"))
-    n = int(_validate.positive_integer(_validate.scalar(n, "n"), "n"))
-    alpha = float(_validate.real(_validate.scalar(alpha, "alpha"), "alpha", 0, None,
-                                 low_open=True))
-    gamma = abs(float(_validate.real(_validate.scalar(gamma, "gamma"), "gamma")))
+    m = _validate.integer_scalar(m, "m")
+    n = _validate.integer_scalar(n, "n")
+    alpha = _validate.real_scalar(alpha, "alpha", 0, None, low_open=True)
+    gamma = abs(_validate.real_scalar(gamma, "gamma"))
     if gamma == 0:
         raise ValueError("gamma must be nonzero for ldlt_sigma_for_variance, got 0.0")
     p, q = min(m, n), max(m, n)
@@ -513,8 +512,7 @@ def ldlt_sigma_for_variance(target, m, n, alpha=1.0, gamma=1.0):
                          f" s, the limit is {SOLVE_SECONDS_MAX:g} s, about m = n = 2700): "
                          f"solve ldlt_output_variance(m, n, sigma, method='asymptotic') == "
                          f"target instead")
-    target = float(_validate.real(_validate.scalar(target, "target"), "target", 0, None,
-                                  low_open=True))
+    target = _validate.real_scalar(target, "target", 0, None, low_open=True)
     # the variance / gamma^2 = the variance at gamma = 1, in (0, p/m)
     want = (target / gamma) / gamma
     if not want < p / m:

@@ -572,12 +572,11 @@ def log_norm_distribution(k, sigma, d, a=0.0, x0_norm=1.0):
     >>> round(law.berry_esseen, 3), law.p_zero < 1e-16  # a bound; the true distance is 0.0025
     (0.116, True)
     """
-    k = int(_validate.positive_integer(_validate.scalar(k, "k"), "k"))
-    sigma = float(_validate.real(_validate.scalar(sigma, "sigma"), "sigma", 0, low_open=True))
-    d = int(_validate.positive_integer(_validate.scalar(d, "d"), "d"))
-    a = float(_validate.real(_validate.scalar(a, "a"), "a", 0, 1))
-    x0_norm = float(_validate.real(_validate.scalar(x0_norm, "x0_norm"), "x0_norm", 0,
-                                   low_open=True))
+    k = _validate.integer_scalar(k, "k")
+    sigma = _validate.real_scalar(sigma, "sigma", 0, low_open=True)
+    d = _validate.integer_scalar(d, "d")
+    a = _validate.real_scalar(a, "a", 0, 1)
+    x0_norm = _validate.real_scalar(x0_norm, "x0_norm", 0, low_open=True)
     kappa = _cumulants(np.array(d), np.array(a), 4) / 2.0 ** np.arange(1, 5)   # of X
     rho = (max(kappa[3], 0.0) + 3 * kappa[1] ** 2) ** 0.75
     p_zero = -math.expm1(k * math.log1p(-0.5 ** d)) if a == 0 else 0.0   # 1 - (1 - 2^-d)^k
@@ -629,14 +628,11 @@ def stochastic_dominance(k, sigma_1, sigma_2, d, a=0.0, *, points=2001):
     >>> out["dominant"], round(out["shift"], 4)
     (2, 0.9671)
     """
-    sigma_1 = _validate.scalar(sigma_1, "sigma_1")
-    sigma_2 = _validate.scalar(sigma_2, "sigma_2")
-    points = int(_validate.positive_integer(_validate.scalar(points, "points"), "points",
-                                            high=_POINTS_MAX))
-    law_1 = log_norm_distribution(k, float(_validate.real(sigma_1, "sigma_1", 0,
-                                                          low_open=True)), d, a)
-    law_2 = log_norm_distribution(k, float(_validate.real(sigma_2, "sigma_2", 0,
-                                                          low_open=True)), d, a)
+    sigma_1 = _validate.real_scalar(sigma_1, "sigma_1", 0, low_open=True)
+    sigma_2 = _validate.real_scalar(sigma_2, "sigma_2", 0, low_open=True)
+    points = _validate.integer_scalar(points, "points", high=_POINTS_MAX)
+    law_1 = log_norm_distribution(k, sigma_1, d, a)
+    law_2 = log_norm_distribution(k, sigma_2, d, a)
     k = law_1.k
     spread = 10 * math.sqrt(law_1.variance)
     r = np.linspace(min(law_1.mean, law_2.mean) - spread, max(law_1.mean, law_2.mean) + spread,

@@ -135,17 +135,6 @@ class InitCoverageWarning(UserWarning):
 
 
 # --------------------------------------------------------------------------- arguments
-def _real_scalar(value, name, low, high, **open_ends):
-    try:
-        ndim = np.ndim(value)
-    except (ValueError, TypeError):
-        raise ValueError(f"{name} must be a real number, got {_short(value)}") from None
-    if ndim != 0:
-        raise ValueError(f"{name} must be a scalar (a single number), not an array of shape "
-                         f"{np.shape(value)}")
-    return float(_validate.real(_validate.scalar(value, name), name, low, high, **open_ends))
-
-
 def _shape(tensor_or_shape, name):
     if isinstance(tensor_or_shape, torch.Tensor):
         return tuple(tensor_or_shape.shape)
@@ -190,14 +179,14 @@ def _fans(tensor_or_shape, name="tensor_or_shape"):
 
 
 def _fractional_args(s, a, mode):
-    s = _real_scalar(s, "s", 0, S_MAX, low_open=True)
+    s = _validate.real_scalar(s, "s", 0, S_MAX, low_open=True)
     if s / 2 == 0:
         raise ValueError(f"s must lie in (0, {S_MAX:g}] with s/2 > 0 in float64, got {s!r}")
-    return s, _real_scalar(a, "a", 0, 1), _validate.choice(mode, "mode", MODES)
+    return s, _validate.real_scalar(a, "a", 0, 1), _validate.choice(mode, "mode", MODES)
 
 
 def _hessian_args(a, method):
-    return (None if a is None else _real_scalar(a, "a", 0, 1),
+    return (None if a is None else _validate.real_scalar(a, "a", 0, 1),
             _validate.choice(method, "method", HESSIAN_METHODS))
 
 
@@ -329,7 +318,11 @@ def fractional_moment_std(tensor_or_shape, s=1.0, a=0.0, mode="fan_in"):
     """
     s, a, mode = _fractional_args(s, a, mode)
     fan_in, fan_out = _fans(tensor_or_shape)
-    std = float(critical_sigmas(s, [fan_in, fan_out], a, convention=_CONVENTION[mode])[0])
+    try:
+        std = float(critical_sigmas(s, [fan_in, fan_out], a, convention=_CONVENTION[mode])[0])
+    except _validate.NotRepresentableError as error:
+        raise ValueError(f"{error}; here s must be larger: for s -> 0 the critical std grows "
+                         "like c^(1/s)") from None
     return _representable(
         std, f"the fractional-moment std (s = {s:g}, fan_in = {fan_in}, fan_out = {fan_out})")
 
@@ -503,14 +496,14 @@ def hessian_normal_(tensor, a=None, method="auto", generator=None):
 
 # --------------------------------------------------------------------------- whole models
 def _kaiming_std(tensor_or_shape, a=0.0, mode="fan_in"):
-    a = _real_scalar(a, "a", 0, 1)
+    a = _validate.real_scalar(a, "a", 0, 1)
     fan_in, fan_out = _fans(tensor_or_shape)
     fan = fan_in if _validate.choice(mode, "mode", MODES) == "fan_in" else fan_out
     return nn.init.calculate_gain("leaky_relu", a) / math.sqrt(fan)   # as kaiming_normal_
 
 
 def _xavier_std(tensor_or_shape, gain=1.0):
-    gain = _real_scalar(gain, "gain", 0, None, low_open=True)
+    gain = _validate.real_scalar(gain, "gain", 0, None, low_open=True)
     return gain * float(glorot_sigma(*_fans(tensor_or_shape)))
 
 
@@ -720,10 +713,10 @@ def init_model_(model, scheme="fractional-moment", *, generator=None, override_a
         if params.get("a") is not None:
             raise ValueError("pass either a (checked against the model) or override_a "
                              "(used for every layer), not both")
-        override_a = _real_scalar(override_a, "override_a", 0, 1)
+        override_a = _validate.real_scalar(override_a, "override_a", 0, 1)
     stated = params.pop("a", None) if "a" in names else None
     if stated is not None:
-        stated = _real_scalar(stated, "a", 0, 1)
+        stated = _validate.real_scalar(stated, "a", 0, 1)
     layers = _layers(model)
     following = {} if override_a is not None or scheme == "xavier" else _followers(model)
     plan, skipped_layers = [], {}

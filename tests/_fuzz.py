@@ -29,6 +29,7 @@ import json
 import math
 import numbers
 import os
+import re
 import signal
 import sys
 import time
@@ -36,7 +37,7 @@ from contextlib import contextmanager
 
 import mpmath
 import numpy as np
-from hypothesis import HealthCheck, settings, strategies as st
+from hypothesis import HealthCheck, Phase, settings, strategies as st
 
 LONG = os.environ.get("INITMATH_FUZZ") == "long"
 RECORD = os.environ.get("INITMATH_FUZZ_RECORD")
@@ -50,6 +51,8 @@ def examples(n):
     """Hypothesis settings for a fuzz test with n examples in CI (50 n, fresh, in long mode)."""
     return settings(max_examples=50 * n if LONG else n, deadline=None, derandomize=not LONG,
                     database=None,
+                    # a record run counts the generated inputs only, not shrinking attempts
+                    phases=[Phase.explicit, Phase.generate] if RECORD else list(Phase),
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                            HealthCheck.data_too_large])
 
@@ -76,7 +79,12 @@ def numbers_in(result, depth=0):
     """The real numbers a result holds: scalars, arrays, tuples, dicts, dataclasses, objects."""
     if depth > 4 or result is None or isinstance(result, (str, bytes, bool, np.bool_)):
         return
-    if isinstance(result, (numbers.Real, np.generic, mpmath.mpf)):
+    if type(result).__module__.startswith("sympy"):
+        # exact sympy values (an Integer beyond 1.8e308 is finite) are judged by sympy itself
+        import sympy
+        if result.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo):
+            yield math.nan
+    elif isinstance(result, (numbers.Real, np.generic, mpmath.mpf)):
         yield float(result) if not isinstance(result, mpmath.mpf) else (
             0.0 if mpmath.isfinite(result) else math.nan)
     elif isinstance(result, np.ndarray):
@@ -94,14 +102,16 @@ def numbers_in(result, depth=0):
     elif dataclasses.is_dataclass(result):
         for field in dataclasses.fields(result):
             yield from numbers_in(getattr(result, field.name), depth + 1)
-    elif type(result).__module__.startswith("sympy"):
-        import sympy
-        if result.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo):
-            yield math.nan
     elif hasattr(result, "__dict__") and not callable(result):
         for key, item in vars(result).items():
             if not key.startswith("_"):
                 yield from numbers_in(item, depth + 1)
+
+
+def names_argument(message, names):
+    """Whether message names one of the arguments as a word of its own ("s must be ..."),
+    not merely as a letter inside another word ("sigma" does not name s)."""
+    return any(re.search(rf"(?<![\w.]){re.escape(name)}(?![\w(])", message) for name in names)
 
 
 def classify(fn, args=(), kwargs=None, *, names, budget=BUDGET_S, check=None):
@@ -117,7 +127,7 @@ def classify(fn, args=(), kwargs=None, *, names, budget=BUDGET_S, check=None):
         return "timeout", f"> {budget:g} s", None
     except ValueError as error:
         message = str(error)
-        if "\n" in message.strip() or not any(name in message for name in names):
+        if "\n" in message.strip() or not names_argument(message, names):
             return "unclear-message", message, None
         return "ValueError", message, None
     except Exception as error:                              # noqa: BLE001 - classified
@@ -174,7 +184,7 @@ def reals(low, high, *, low_open=False, high_open=False, edges=()):
     if low >= 0 and high > 0:
         lo = max(low, 5e-324)
         parts.append(st.floats(math.log10(lo), math.log10(high), allow_nan=False)
-                     .map(lambda e: 10.0 ** e).filter(inside))
+                     .map(lambda e: min(10.0 ** min(e, 308.0), high)).filter(inside))
     return st.one_of(parts)
 
 

@@ -5,7 +5,6 @@ against the float64 results over the whole domain, edges included) and the repro
 CI: ~10 s.  Hunting: ``INITMATH_FUZZ=long python -m pytest tests/test_fuzz_kl.py``."""
 import math
 import sys
-from fractions import Fraction
 from pathlib import Path
 
 import mpmath

@@ -17,7 +17,7 @@ from hypothesis import given, strategies as st
 from scipy import special
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _fuzz import (NOT_A_NUMBER, arrays, beyond_integers, beyond_reals, examples,  # noqa: E402
+from _fuzz import (arrays, beyond_integers, beyond_reals, examples,  # noqa: E402
                    fuzz, integers, maybe_beyond, reals)
 
 from initmath import (edge_sigma, log_norm_distribution, log_norm_variance,  # noqa: E402

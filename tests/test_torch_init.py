@@ -287,7 +287,7 @@ def test_conv_feature_map_norm_is_the_stated_approximation(one_thread):
     (lambda: fractional_moment_std((5, 5), mode="fan_avg"), "mode"),
     (lambda: fractional_moment_std((5, 5), s=0.0), "s must"),
     (lambda: fractional_moment_std((5, 5), s=float("nan")), "s must"),
-    (lambda: fractional_moment_std((5, 5), s=[1.0, 2.0]), "s must be a scalar"),
+    (lambda: fractional_moment_std((5, 5), s=[1.0, 2.0]), "s must be a single number"),
     (lambda: fractional_moment_std((5, 5), a=1.5), "a must"),
     (lambda: fractional_moment_normal_(np.zeros((5, 5))), "torch.Tensor"),
     (lambda: hessian_std((5, 5), a=-0.1), "a must"),

@@ -4,7 +4,6 @@ Also ``initmath verify``.  Bad arguments (and output files that cannot be writte
 checked before any check runs) exit with status 2 and one line on stderr.
 """
 import datetime
-import os
 import platform
 import re
 import sys

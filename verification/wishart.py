@@ -17,7 +17,7 @@ import math
 import torch
 
 from initmath import ldlt_output_variance, ldlt_series_radius
-from initmath.ldlt import _series as ldlt_series_value
+from initmath.ldlt import _series as ldlt_scaled_series
 from initmath.wishart import (marchenko_pastur_moment, wishart_mixed_moment,
                               wishart_trace_moment)
 
@@ -98,7 +98,8 @@ def _series_beyond_radius(m, n):
     """The small-sigma series evaluated at twice its radius (it must be rejected);
     ldlt_output_variance refuses method="series" there, so call its private helper."""
     sigma = math.sqrt(2 * ldlt_series_radius(m, n, 1.0))
-    return _ldlt_check(m, n, sigma, theory=ldlt_series_value(m, n, sigma, 1.0),
+    mantissa, exponent = ldlt_scaled_series(m, n, (sigma * sigma, 0))   # sigma^2/alpha = r 2^e
+    return _ldlt_check(m, n, sigma, theory=math.ldexp(mantissa, exponent),
                        label="3-term series", negative=True)
 
 
