@@ -7,7 +7,7 @@ where the theory is about them), compares a statistic with initmath's prediction
 includes negative controls, deliberately wrong formulas the same check must reject.
 Runs on CUDA when present and on the CPU otherwise::
 
-    python -m verification --quick                 # < 2 minutes on 2 CPU cores
+    python -m verification --quick                 # ~40 s on an idle 2-core CPU
     python -m verification --device cuda --json report.json
     torchrun --nproc-per-node 2 -m verification    # the same verdicts, spread over ranks
 """

@@ -30,7 +30,7 @@ def _parser(prog):
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="auto: cuda when available (default: auto)")
     parser.add_argument("--quick", action="store_true",
-                        help="small budgets (CPU-friendly, < 2 minutes on 2 cores)")
+                        help="small budgets (~40 s on an idle 2-core CPU)")
     parser.add_argument("--seed", type=_integer_option("seed", 0, SEED_MAX), default=0,
                         help="base seed, in [0, 2**63 - 1] (default: 0)")
     parser.add_argument("--only", metavar="PATTERN",
