@@ -47,6 +47,12 @@ METHODS = ("auto", "laplace", "hypergeometric", "series")
 # Largest moment order: the Laplace route's derivative form needs m ~ s/2 Taylor
 # coefficients per node, and by s = 1000 the moments are far beyond any use.
 S_MAX = 2.0 * H_MAX
+# Smallest moment order: the routes work with h = s/2, which must be a normal float64
+# (below it s/2 rounds to 0 or loses bits; sigma-bar there is beyond float64 anyway).
+S_MIN = 2.0 ** -1021
+# Smallest keep probability: p times a mixture weight must stay a normal float64 (at
+# subnormal p the products round to 0 and P(unit alive) is lost); far below any real use.
+KEEP_PROB_MIN = 1e-300
 # Work estimated beyond this is refused up front: half the budget, as the estimates
 # (summands or nodes times a measured unit cost) are good to a factor of ~2.
 _WORK_LIMIT_S = _validate.WORK_BUDGET_S / 2
@@ -58,10 +64,10 @@ _GUARD_DPS = 10
 # --------------------------------------------------------------------------- core
 def _check(s, d, a, keep_prob, dps, method):
     """Validated, broadcast arguments: float/int arrays (and the originals for mpmath)."""
-    arrays = (_validate.real(s, "s", 0, S_MAX, low_open=True),
+    arrays = (_validate.real(s, "s", S_MIN, S_MAX),
               _validate.positive_integer(d, "d"),
               _validate.real(a, "a", 0, 1),
-              _validate.real(keep_prob, "keep_prob", 0, 1, low_open=True))
+              _validate.real(keep_prob, "keep_prob", KEEP_PROB_MIN, 1))
     dps = _validate.dps_or_none(dps)
     _validate.choice(method, "method", METHODS)
     return np.broadcast_arrays(*arrays), dps
@@ -458,8 +464,7 @@ def critical_sigmas(s, widths, a=0.0, *, convention="norm", keep_prob=1.0, dps=N
         raise ValueError(f"widths must be a 1-d sequence of at least two widths "
                          f"d_0, ..., d_L, got {widths.tolist()!r}")
     for name, value in (("s", s), ("a", a), ("keep_prob", keep_prob)):
-        if np.ndim(value) != 0:
-            raise ValueError(f"{name} must be a scalar in critical_sigmas, got {value!r}")
+        _validate.scalar(value, name)
     sigma = critical_sigma(s, widths[1:], a, keep_prob=keep_prob, dps=dps, method=method)
     if convention == "norm":
         return sigma if dps is None else list(sigma)
@@ -531,7 +536,7 @@ def _rrelu_log_mp(s, d, slopes, weights, mode):
 
 def _rrelu_evaluate(s, d, lower, upper, mode, dps, form):
     """The public quantity ``form`` of I for randomized slopes, as in _evaluate."""
-    s = _validate.real(s, "s", 0, S_MAX, low_open=True)
+    s = _validate.real(s, "s", S_MIN, S_MAX)
     d = _validate.positive_integer(d, "d")
     lower, upper = _validate.real(lower, "lower", 0, 1), _validate.real(upper, "upper", 0, 1)
     if lower.ndim or upper.ndim or lower > upper:

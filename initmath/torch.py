@@ -47,7 +47,7 @@ from torch import nn
 
 from . import _validate
 from ._spectral_norm import EXACT_MAX_MIN_WIDTH
-from .critical_variance import S_MAX, critical_sigmas, rrelu_critical_sigma
+from .critical_variance import S_MAX, S_MIN, critical_sigmas, rrelu_critical_sigma
 from . import hessian as _hessian
 from .hessian import METHODS as _HESSIAN_SIGMA_METHODS
 from .hessian import glorot_sigma, hessian_sigma
@@ -179,7 +179,7 @@ def _fans(tensor_or_shape, name="tensor_or_shape"):
 
 
 def _fractional_args(s, a, mode):
-    s = _validate.real_scalar(s, "s", 0, S_MAX, low_open=True)
+    s = _validate.real_scalar(s, "s", S_MIN, S_MAX)
     if s / 2 == 0:
         raise ValueError(f"s must lie in (0, {S_MAX:g}] with s/2 > 0 in float64, got {s!r}")
     return s, _validate.real_scalar(a, "a", 0, 1), _validate.choice(mode, "mode", MODES)

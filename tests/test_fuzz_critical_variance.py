@@ -20,7 +20,7 @@ from initmath import (critical_sigma, critical_sigmas, critical_variance,  # noq
                       critical_variance_expansion, critical_sigma_expansion, kaiming_sigma,
                       log_moment_factor, moment_factor, rrelu_critical_sigma,
                       rrelu_critical_variance, rrelu_moment_factor)
-from initmath.critical_variance import S_MAX  # noqa: E402
+from initmath.critical_variance import KEEP_PROB_MIN, S_MAX  # noqa: E402
 from initmath.asymptotics import ORDER_MAX, paper_critical_variance_expansion  # noqa: E402
 
 NAMES = ("s", "d", "a", "keep_prob", "dps", "method", "lower", "upper", "mode", "widths",
@@ -29,7 +29,7 @@ NAMES = ("s", "d", "a", "keep_prob", "dps", "method", "lower", "upper", "mode", 
 WIDTHS = st.one_of(st.integers(1, 64), st.integers(1, 64), integers(1, 2 ** 53))
 SLOPES = reals(0.0, 1.0, edges=(1e-300, 5e-324, 1e-170, 1e-160))
 ORDERS = reals(1e-3, S_MAX, edges=(1e-3, 0.5, 1.0, 2.0, 48.27, 50.0))
-KEEP = reals(0.0, 1.0, low_open=True, edges=(1e-300, 5e-324, 1e-17))
+KEEP = reals(KEEP_PROB_MIN, 1.0, edges=(1e-300, 1e-17))
 
 
 def direct_log_moment(s, d, a=0, q=1, dps=50):
@@ -72,7 +72,7 @@ def positive(result):
 @given(s=maybe_beyond(ORDERS, beyond_reals(0, S_MAX, low_open=True)),
        d=maybe_beyond(WIDTHS, beyond_integers(1, 2 ** 53)),
        a=maybe_beyond(SLOPES, beyond_reals(0, 1)),
-       q=maybe_beyond(KEEP, beyond_reals(0, 1, low_open=True)),
+       q=maybe_beyond(KEEP, st.one_of(beyond_reals(KEEP_PROB_MIN, 1), st.just(5e-324))),
        which=st.sampled_from([moment_factor, log_moment_factor, critical_sigma,
                               critical_variance]))
 def test_fixed_slope_float64_contract(s, d, a, q, which):
@@ -141,7 +141,7 @@ def test_paper_expansion_contract():
 # ------------------------------------------------------------------ oracle layer
 @examples(25)
 @given(s=ORDERS.filter(lambda s: s <= 200), d=integers(1, 2 ** 53), a=SLOPES,
-       q=st.sampled_from([1.0, 1.0, 0.5, 1e-3, 1e-17, 1e-300, 5e-324]))
+       q=st.sampled_from([1.0, 1.0, 0.5, 1e-3, 1e-17, 1e-300]))
 def test_float64_agrees_with_50_digits_over_the_edges(s, d, a, q):
     """critical_sigma in float64 vs dps=50 (or, for small d, a direct mpmath finite sum):
     ~1e-12 relative, or both say the value leaves float64 (a ValueError from the
@@ -263,3 +263,12 @@ def test_huge_width_routes_are_bounded():
     value, seconds = timed(critical_sigma, 50.0, 10 ** 9, 0.5, dps=50)
     assert seconds < 10
     assert math.isclose(float(value), critical_sigma(50.0, 10 ** 9, 0.5), rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("s", [5e-324, 1e-310, 2.0 ** -1022])
+def test_subnormal_orders_are_refused_naming_s(s):
+    """s/2 of a subnormal s rounds (to 0 at 5e-324, where the engine's message named its
+    internal h): the domain starts at S_MIN = 2**-1021, said in the message."""
+    with pytest.raises(ValueError, match=r"^s must be finite and lie in \[4.45015e-308, 1000\]"):
+        critical_sigma(s, 3)
+    assert math.isfinite(float(log_moment_factor(2.0 ** -1021, 3)))
