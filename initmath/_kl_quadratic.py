@@ -91,16 +91,6 @@ def _ldexp(mantissa, exponent):
         return np.ldexp(mantissa, np.clip(exponent, -4000, 4000).astype(np.int32))
 
 
-def broadcast(**arrays):
-    """The common shape of the named arrays, or a ValueError naming them (not numpy's
-    'operands could not be broadcast together')."""
-    try:
-        return np.broadcast_shapes(*(np.shape(a) for a in arrays.values()))
-    except ValueError:
-        raise ValueError(f"{', '.join(arrays)} must broadcast together, got shapes "
-                         + ", ".join(f"{k} {np.shape(a)}" for k, a in arrays.items())) from None
-
-
 def parameters(lr, batch_size, noise_var):
     """Validated lr and tau = lr noise_var / (2 batch_size), as a :class:`Scaled` (the
     law is exp(-L/tau); tau itself may leave float64's range) and as the plain float64
@@ -108,7 +98,7 @@ def parameters(lr, batch_size, noise_var):
     lr = _validate.real(lr, "lr", 0, low_open=True)
     batch_size = _validate.positive_integer(batch_size, "batch_size")
     noise_var = _validate.real(noise_var, "noise_var", 0, low_open=True)
-    broadcast(lr=lr, batch_size=batch_size, noise_var=noise_var)
+    _validate.broadcast(lr=lr, batch_size=batch_size, noise_var=noise_var)
     with np.errstate(all="ignore"):
         plain = lr * noise_var / (2.0 * batch_size)
     return lr, Scaled.of(lr) * Scaled.of(noise_var) / Scaled.of(2.0 * batch_size), plain

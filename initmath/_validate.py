@@ -14,7 +14,7 @@ import mpmath
 import numpy as np
 
 __all__ = ["D_MAX", "DPS_MAX", "WORK_BUDGET_S", "real", "positive_integer", "scalar",
-           "real_scalar", "integer_scalar", "NotRepresentableError",
+           "real_scalar", "integer_scalar", "NotRepresentableError", "broadcast",
            "dps_or_none", "choice", "mp_number", "finite_result", "bound_text"]
 
 # Widths (and other counts) up to 2**53 are exact in float64, which the numerical
@@ -146,6 +146,16 @@ def real_scalar(value, name, low=None, high=None, **open_ends):
 def integer_scalar(value, name, high=D_MAX):
     """One integer (not an array) in [1, high], as a Python int."""
     return int(positive_integer(scalar(value, name), name, high))
+
+
+def broadcast(**arrays):
+    """The named validated arrays broadcast against each other (a list in the given order),
+    or a ValueError naming them, not numpy's 'operands could not be broadcast together'."""
+    try:
+        return np.broadcast_arrays(*arrays.values())
+    except ValueError:
+        raise ValueError(f"{', '.join(arrays)} must broadcast together, got shapes "
+                         + ", ".join(f"{k} {np.shape(a)}" for k, a in arrays.items())) from None
 
 
 def dps_or_none(dps):

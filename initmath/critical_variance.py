@@ -64,13 +64,14 @@ _GUARD_DPS = 10
 # --------------------------------------------------------------------------- core
 def _check(s, d, a, keep_prob, dps, method):
     """Validated, broadcast arguments: float/int arrays (and the originals for mpmath)."""
-    arrays = (_validate.real(s, "s", S_MIN, S_MAX),
-              _validate.positive_integer(d, "d"),
-              _validate.real(a, "a", 0, 1),
-              _validate.real(keep_prob, "keep_prob", KEEP_PROB_MIN, 1))
+    arrays = _validate.broadcast(s=_validate.real(s, "s", S_MIN, S_MAX),
+                                 d=_validate.positive_integer(d, "d"),
+                                 a=_validate.real(a, "a", 0, 1),
+                                 keep_prob=_validate.real(keep_prob, "keep_prob",
+                                                          KEEP_PROB_MIN, 1))
     dps = _validate.dps_or_none(dps)
     _validate.choice(method, "method", METHODS)
-    return np.broadcast_arrays(*arrays), dps
+    return arrays, dps
 
 
 def _log_moment_float(s, d, a, q, method):
@@ -169,8 +170,8 @@ def _finish_float(s, log_i, form):
     hint = "use log_moment_factor (log I = -s log sigma) or dps= for an mpmath number"
     _validate.finite_result(out, _WHAT[form], hint=hint)
     if form != "log" and np.any(out == 0):     # exp(log I) underflowed: not the value
-        raise _validate.NotRepresentableError(f"{_WHAT[form]} underflows float64 for these arguments (s, d, a, "
-                         f"keep_prob); {hint}")
+        raise _validate.NotRepresentableError(
+            f"{_WHAT[form]} underflows float64 for these arguments (s, d, a, keep_prob); {hint}")
     return out[()] if out.ndim == 0 else out
 
 
@@ -546,7 +547,7 @@ def _rrelu_evaluate(s, d, lower, upper, mode, dps, form):
     dps = _validate.dps_or_none(dps)
     if lower == upper:            # one slope: the fixed-slope factor (and its routes)
         return _evaluate(s, d, float(lower), 1.0, dps, "auto", form)
-    s, d = np.broadcast_arrays(s, d)
+    s, d = _validate.broadcast(s=s, d=d)
     lower, upper = mpmath.mpf(float(lower)), mpmath.mpf(float(upper))
     if dps is None:
         rule = _slope_rule(lower, upper, 17)

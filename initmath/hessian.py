@@ -67,7 +67,7 @@ METHODS = ("gordon", "tracy-widom", "exact")
 def _widths(d_in, d_out):
     d_in = _validate.positive_integer(d_in, "d_in")
     d_out = _validate.positive_integer(d_out, "d_out")
-    return np.broadcast_arrays(d_in, d_out)
+    return _validate.broadcast(d_in=d_in, d_out=d_out)
 
 
 def _finish(out):
@@ -427,7 +427,7 @@ def expected_norm(d_in, d_out, *, a=None, method="exact"):
     a = _validate.real(a, "a", 0.0, 1.0)
     if method == "exact" and np.any((a > 0) & (a < 1) & (d_in > 1) & (d_out > 1)):
         raise ValueError(_NO_EXACT_SLOPE)          # before any (slow) exact value
-    d_in, d_out, a = np.broadcast_arrays(d_in, d_out, a)
+    d_in, d_out, a = _validate.broadcast(d_in=d_in, d_out=d_out, a=a)
     _check_work(d_in, d_out, a, method)
     out = np.empty(d_in.shape)
     for index in np.ndindex(d_in.shape):

@@ -117,7 +117,8 @@ def kl_loss_bound(sigma0, *, lr, batch_size, noise_var, K, second_moment, log_C)
     K = _validate.positive_integer(K, "K")
     second_moment = _validate.real(second_moment, "second_moment", 0, low_open=True)
     log_C = _validate.real(log_C, "log_C")
-    _q.broadcast(sigma0=sigma0, lr=tau.mantissa, K=K, second_moment=second_moment, log_C=log_C)
+    _validate.broadcast(sigma0=sigma0, lr=tau.mantissa, K=K, second_moment=second_moment,
+                        log_C=log_C)
     with np.errstate(all="ignore"):             # the plain formula, where it is exact
         s2 = sigma0 ** 2
         quadratic_f = second_moment / (2 * s2)
@@ -195,7 +196,7 @@ def optimal_init_sigma(second_moment, K):
     """
     second_moment = _validate.real(second_moment, "second_moment", 0, low_open=True)
     K = _validate.positive_integer(K, "K")
-    _q.broadcast(second_moment=second_moment, K=K)
+    _validate.broadcast(second_moment=second_moment, K=K)
     # sqrt(second_moment / K) with the ratio scaled by an even power of 2 (exact), so a
     # subnormal second_moment / K neither underflows nor loses digits
     mantissa, exponent = np.frexp(second_moment)
@@ -244,7 +245,7 @@ def optimized_loss_bound(*, lr, batch_size, noise_var, K, second_moment, log_C):
     K = _validate.positive_integer(K, "K")
     second_moment = _validate.real(second_moment, "second_moment", 0, low_open=True)
     log_C = _validate.real(log_C, "log_C")
-    _q.broadcast(lr=tau.mantissa, K=K, second_moment=second_moment, log_C=log_C)
+    _validate.broadcast(lr=tau.mantissa, K=K, second_moment=second_moment, log_C=log_C)
     with np.errstate(all="ignore"):             # the plain formula, where it is exact
         ratio = 2 * np.pi * second_moment / K
         out = tau_f / 2 * (np.log(ratio) + 1 + 2 * log_C / K)
@@ -290,7 +291,7 @@ def _mode_law(eigenvalues, lr, batch_size, noise_var, discrete, plain=False):
     formulas instead if they stay in the normal range (else None)."""
     lam = _q.spectrum(eigenvalues)
     lr, tau, tau_f = _q.parameters(lr, batch_size, noise_var)
-    _q.broadcast(eigenvalues=lam[..., 0], lr=tau.mantissa)
+    _validate.broadcast(eigenvalues=lam[..., 0], lr=tau.mantissa)
     lr = lr[..., None]
     if discrete:
         _q.check_stable(lr, lam.max(axis=-1, keepdims=True))
@@ -455,7 +456,7 @@ def quadratic_kl_divergence(sigma0, eigenvalues=None, *, A=None, lr, batch_size,
         v = _matrix_law(A, lr, batch_size, noise_var, discrete)[2]
     else:
         v = _mode_law(eigenvalues, lr, batch_size, noise_var, discrete)[1]
-    _q.broadcast(sigma0=sigma0, eigenvalues=v.mantissa[..., 0])
+    _validate.broadcast(sigma0=sigma0, eigenvalues=v.mantissa[..., 0])
     return _finish(_validate.finite_result(
         _q.kl_to_isotropic(v, sigma0), "the divergence (of order the largest ratio "
         "stationary variance / sigma0**2)", hint="sigma0 is far from the stationary scale"))
@@ -510,7 +511,7 @@ def discretization_error(eigenvalues, *, lr):
     """
     lam = _q.spectrum(eigenvalues)
     lr = _validate.real(lr, "lr", 0, low_open=True)[..., None]
-    _q.broadcast(eigenvalues=lam[..., 0], lr=lr[..., 0])
+    _validate.broadcast(eigenvalues=lam[..., 0], lr=lr[..., 0])
     _q.check_stable(lr, lam.max(axis=-1, keepdims=True))
     # with x = lr lam and g = 1/(1 - x/2) - 1 = (x/2)/(1 - x/2) >= 0, the three errors are
     # -x/2, -sum g / sum (1 + g) and -sum (g/lam) / sum ((1 + g)/lam): no 1 - (1 - ...)
@@ -564,7 +565,7 @@ def burn_in_steps(eigenvalues, *, lr, tol):
     lam = _q.spectrum(eigenvalues)
     lr = _validate.real(lr, "lr", 0, low_open=True)[..., None]
     tol = _validate.real(tol, "tol", 0, 1, low_open=True, high_open=True)
-    _q.broadcast(eigenvalues=lam[..., 0], lr=lr[..., 0], tol=tol)
+    _validate.broadcast(eigenvalues=lam[..., 0], lr=lr[..., 0], tol=tol)
     _q.check_stable(lr, lam.max(axis=-1, keepdims=True))
     with np.errstate(divide="ignore", under="ignore", over="ignore"):  # x = 1: one step
         x = lr * lam

@@ -435,11 +435,8 @@ def ldlt_output_variance(m, n, sigma, alpha=1.0, gamma=1.0, *, method="exact"):
     alpha = _validate.real(alpha, "alpha", 0, None, low_open=True)
     gamma = _validate.real(gamma, "gamma")
     _validate.choice(method, "method", METHODS)
-    try:
-        m, n, sigma, alpha, gamma = np.broadcast_arrays(m, n, sigma, alpha, gamma)
-    except ValueError:
-        raise ValueError(f"m, n, sigma, alpha, gamma must broadcast together, got shapes "
-                         f"{[np.shape(x) for x in (m, n, sigma, alpha, gamma)]}") from None
+    m, n, sigma, alpha, gamma = _validate.broadcast(m=m, n=n, sigma=sigma, alpha=alpha,
+                                                    gamma=gamma)
     if m.size > ELEMENTS_MAX:
         raise ValueError(f"m, n, sigma, alpha, gamma broadcast to {m.size} elements; at most "
                          f"{ELEMENTS_MAX} per call (each is a separate evaluation)")
@@ -513,15 +510,16 @@ def ldlt_sigma_for_variance(target, m, n, alpha=1.0, gamma=1.0):
                          f"solve ldlt_output_variance(m, n, sigma, method='asymptotic') == "
                          f"target instead")
     target = _validate.real_scalar(target, "target", 0, None, low_open=True)
-    # the variance / gamma^2 = the variance at gamma = 1, in (0, p/m)
-    want = (target / gamma) / gamma
-    if not want < p / m:
+    # log of the variance / gamma^2 (the variance at gamma = 1, in (0, p/m)): in logs, since
+    # target / gamma^2 can be subnormal (target 5e-324 gamma^2) and lose its digits
+    log_want = math.log(target) - 2 * math.log(gamma)
+    if not log_want < math.log(p / m):
         raise ValueError(f"target must lie in (0, gamma**2*min(m,n)/m) = (0, "
                          f"{gamma * gamma * p / m:g}), got {target!r}")
 
     def f(log_sigma):
         value, exponent = _scalar_var(m, n, math.exp(log_sigma), alpha, "exact")
-        return _ldexp(value, exponent) - want
+        return math.log(value) + exponent * math.log(2) - log_want
     s0 = 0.5 * math.log(alpha) - 0.5 * math.log(q)
     lo, hi = s0 - 2, s0 + 2
     while f(lo) > 0:                # Var ~ q sigma^2/alpha: ends by log sigma ~ s0 - 380

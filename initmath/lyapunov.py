@@ -301,9 +301,9 @@ def lyapunov_exponent(sigma, d, a=0.0, *, dps=None):
     >>> math.isclose(mu, math.log(0.1) + (math.log(2) + digamma(50)) / 2, rel_tol=1e-13)
     True
     """
-    sigma = _validate.real(sigma, "sigma", 0, low_open=True)
-    d = _validate.positive_integer(d, "d")
-    a = _validate.real(a, "a", 0, 1)
+    sigma, d, a = _validate.broadcast(sigma=_validate.real(sigma, "sigma", 0, low_open=True),
+                                      d=_validate.positive_integer(d, "d"),
+                                      a=_validate.real(a, "a", 0, 1))
     dps = _validate.dps_or_none(dps)
     if dps is not None:
         return _evaluate_mp((sigma, d, a), dps, lambda sigma, d, a: mpmath.log(sigma)
@@ -337,8 +337,7 @@ def log_norm_variance(d, a=0.0, *, dps=None):
     >>> math.isclose(log_norm_variance(64, 1.0), polygamma(1, 32) / 4, rel_tol=1e-12)
     True
     """
-    d = _validate.positive_integer(d, "d")
-    a = _validate.real(a, "a", 0, 1)
+    d, a = _validate.broadcast(d=_validate.positive_integer(d, "d"), a=_validate.real(a, "a", 0, 1))
     dps = _validate.dps_or_none(dps)
     if dps is not None:
         return _evaluate_mp((d, a), dps, lambda d, a: _mp_cumulant(d, a, 2, dps) / 4)
@@ -375,8 +374,7 @@ def edge_sigma(d, a=0.0):
     >>> bool(abs(lyapunov_exponent(edge_sigma(64, 0.1), 64, 0.1)) < 1e-15)
     True
     """
-    d = _validate.positive_integer(d, "d")
-    a = _validate.real(a, "a", 0, 1)
+    d, a = _validate.broadcast(d=_validate.positive_integer(d, "d"), a=_validate.real(a, "a", 0, 1))
     # finite on the whole domain: E log Z' >= 2 log(5e-324) + psi(1/2) + log 2 > -1492
     return _scalar(_validate.finite_result(np.exp(-_cumulants(d, a, 1)[..., 0] / 2),
                                            "edge_sigma"))

@@ -132,6 +132,7 @@ def test_ldlt_output_variance(m, n, sigma, alpha, gamma, method):
 @given(m=st.integers(1, 16), n=st.integers(1, 16), fraction=reals(0, 1, low_open=True,
                                                                   high_open=True),
        alpha=st.one_of(reals(1e-3, 1e3), POSITIVE), gamma=reals(-1e200, 1e200))
+@example(m=1, n=1, fraction=5e-324, alpha=1.0, gamma=-1e200)   # target/gamma**2 subnormal
 def test_ldlt_sigma_for_variance_round_trip(m, n, fraction, alpha, gamma):
     target = fraction * gamma * gamma * min(m, n) / m
     outcome, sigma = fuzz(ldlt.ldlt_sigma_for_variance, target, m, n, alpha, gamma,
