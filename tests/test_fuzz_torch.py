@@ -112,6 +112,9 @@ def test_overflowing_std_is_a_value_error():
     # found by the long fuzz: initmath.critical_sigmas returns 0.0 here (the true std is
     # ~(4/3)^(1/s), far beyond float64); a zero std is never passed on
     with pytest.raises(ValueError, match="s must be larger"):
+        fractional_moment_std((2, 1), s=1e-307, a=5e-324)
+    # (below 2**-1021 s is outside the domain: s/2 would not be a normal float)
+    with pytest.raises(ValueError, match=r"^s must be finite and lie in \[4.45015e-308, 1000\]"):
         fractional_moment_std((2, 1), s=1.1125369292536007e-308, a=5e-324)
     w = torch.zeros(1, 32, dtype=torch.float16)
     with pytest.raises(ValueError, match="overflows tensor's dtype torch.float16"):
