@@ -31,8 +31,8 @@ from . import __version__, _validate, latex, tables
 # Figure names of initmath.plots.PLOTS (listed here so that --help needs no matplotlib).
 _PLOT_NAMES = ("gh-figure1", "gh-figure2", "gh-figure3", "lyapunov", "ldlt-variance",
                "hessian-vs-glorot")
-# Terms of the 1/d expansion the sigma command computes: sympy needs about 4 s for 6 terms
-# and 30 s for 8 on one slow core (initmath.asymptotics has the general function).
+# Terms of the 1/d expansion the sigma command prints beside sigma-bar (a context line;
+# initmath.critical_sigma_expansion itself computes up to asymptotics.ORDER_MAX = 60).
 ORDER_MAX = 6
 SEED_MAX = 2 ** 63 - 1
 
@@ -297,11 +297,8 @@ class OneLineParser(argparse.ArgumentParser):
         return namespace
 
 
-_Parser = OneLineParser
-
-
 def _parser():
-    parser = _Parser(
+    parser = OneLineParser(
         prog="initmath", description=__doc__.splitlines()[0],
         epilog=__doc__.split("Examples::", 1)[1], formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--version", action="version", version=f"initmath {__version__}")

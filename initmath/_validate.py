@@ -14,7 +14,7 @@ import mpmath
 import numpy as np
 
 __all__ = ["D_MAX", "DPS_MAX", "WORK_BUDGET_S", "real", "positive_integer", "scalar",
-           "real_scalar", "integer_scalar", "NotRepresentableError", "broadcast",
+           "real_scalar", "integer_scalar", "NotRepresentableError", "broadcast", "shown",
            "dps_or_none", "choice", "mp_number", "finite_result", "bound_text"]
 
 # Widths (and other counts) up to 2**53 are exact in float64, which the numerical
@@ -108,7 +108,7 @@ def positive_integer(value, name, high=D_MAX):
         return np.array(value, dtype=np.int64)  # fast path for a plain scalar
     allowed = f"an integer in [1, {bound_text(high)}]"
     if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be {allowed}, got {_show_int(int(value))}")
+        raise ValueError(f"{name} must be {allowed}, got {shown(value)}")
     array = _array(value, name)
     if array.dtype.kind == "f":
         ok = np.isfinite(array) & (array == np.round(array)) & (array >= 1) & (array <= high)
@@ -119,10 +119,14 @@ def positive_integer(value, name, high=D_MAX):
     return array.astype(np.int64)
 
 
-def _show_int(n):
-    """A huge integer shortened to its leading digits (an error message stays one line)."""
-    text = str(n)
-    return text if len(text) <= 24 else f"{text[:8]}...({len(text)} digits)"
+def shown(value, limit=80):
+    """value as an error message shows it: one line, at most about limit characters (a huge
+    integer as its leading digits and its length, anything else as a shortened repr)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        text = str(int(value))
+        return text if len(text) <= 24 else f"{text[:8]}...({len(text)} digits)"
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def scalar(value, name):

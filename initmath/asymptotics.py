@@ -31,6 +31,8 @@ import math
 
 import sympy
 
+from . import _validate
+
 __all__ = [
     "d",
     "critical_variance_expansion",
@@ -191,14 +193,9 @@ def _check_order(order, *args):
     if not 1 <= order <= top:
         raise ValueError(f"order must be an integer in [1, {top}]"
                          + (" for symbolic s, a or keep_prob" if symbolic else "")
-                         + f", got {_short(order)}")
+                         + f", got {_validate.shown(order)}")
     _check_work(int(order), *args)
     return int(order)
-
-
-def _short(n):
-    text = str(n)
-    return text if len(text) <= 24 else f"{text[:8]}...({len(text)} digits)"
 
 
 def critical_variance_expansion(s, a=0, order=3, *, keep_prob=1):

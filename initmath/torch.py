@@ -149,13 +149,8 @@ def _shape(tensor_or_shape, name):
     if not all(isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_))
                and n >= 0 for n in shape):
         raise ValueError(f"{name}: a shape must be a sequence of integers >= 0, got "
-                         f"{_short(tensor_or_shape)}")
+                         f"{_validate.shown(tensor_or_shape)}")
     return tuple(int(n) for n in shape)
-
-
-def _short(value):
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _fans(tensor_or_shape, name="tensor_or_shape"):
@@ -172,9 +167,9 @@ def _fans(tensor_or_shape, name="tensor_or_shape"):
         raise ValueError(f"{name} of shape {shape} has a zero-sized dimension (fan_in = "
                          f"{fan_in}, fan_out = {fan_out}); no scale exists")
     if max(fan_in, fan_out) > _validate.D_MAX:
-        raise ValueError(f"{name} of shape {_short(shape)}: fan_in and fan_out must be at most "
-                         f"2**53, got fan_in = {_validate._show_int(fan_in)}, fan_out = "
-                         f"{_validate._show_int(fan_out)}")
+        raise ValueError(f"{name} of shape {_validate.shown(shape)}: fan_in and fan_out must be at most "
+                         f"2**53, got fan_in = {_validate.shown(fan_in)}, fan_out = "
+                         f"{_validate.shown(fan_out)}")
     return fan_in, fan_out
 
 
@@ -705,7 +700,7 @@ def init_model_(model, scheme="fractional-moment", *, generator=None, override_a
         raise ValueError(f"scheme={scheme!r} takes the parameters {', '.join(names)}; "
                          f"got {', '.join(unknown)}")
     if not isinstance(warn, (bool, np.bool_)):
-        raise ValueError(f"warn must be True or False, got {_short(warn)}")
+        raise ValueError(f"warn must be True or False, got {_validate.shown(warn)}")
     _check_generator(generator)
     if override_a is not None:
         if "a" not in names:

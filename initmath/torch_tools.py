@@ -28,6 +28,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from . import _validate
+
 __all__ = ["SpectralEstimate", "jacobian_spectral_norm", "layer_hessian_norm",
            "hessian_calibrate_", "factorized_hessian_form", "layer_maps"]
 
@@ -56,17 +58,12 @@ class SpectralEstimate(NamedTuple):
 _MAX_STORED = 2 ** 28
 
 
-def _short(value):
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _check_iters_tol(iters, tol):
     if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
-        raise ValueError(f"iters must be a positive integer, got {_short(iters)}")
+        raise ValueError(f"iters must be a positive integer, got {_validate.shown(iters)}")
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0 \
             or not math.isfinite(tol):
-        raise ValueError(f"tol must be a finite number >= 0, got {_short(tol)}")
+        raise ValueError(f"tol must be a finite number >= 0, got {_validate.shown(tol)}")
 
 
 def _check_storage(iters, numel, what):
@@ -499,12 +496,12 @@ def hessian_calibrate_(model, x, *, target=1.0, iters=50, tol=1e-6, max_rounds=2
     """
     if isinstance(target, bool) or not isinstance(target, (int, float)) \
             or not math.isfinite(target) or target <= 0:
-        raise ValueError(f"target must be a finite number > 0, got {_short(target)}")
+        raise ValueError(f"target must be a finite number > 0, got {_validate.shown(target)}")
     if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 1:
-        raise ValueError(f"max_rounds must be a positive integer, got {_short(max_rounds)}")
+        raise ValueError(f"max_rounds must be a positive integer, got {_validate.shown(max_rounds)}")
     if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not rtol >= 0 \
             or not math.isfinite(rtol):
-        raise ValueError(f"rtol must be a finite number >= 0, got {_short(rtol)}")
+        raise ValueError(f"rtol must be a finite number >= 0, got {_validate.shown(rtol)}")
     _check_iters_tol(iters, tol)
     _check_tensor(x, "x")
     prefix, blocks = _layer_blocks(model)

@@ -209,7 +209,7 @@ def _moment_coefficients(mu):
 def _order(k, name, high):
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral) or not (
             1 <= k <= high):
-        raise ValueError(f"{name} must be an integer in [1, {high}], got {_show(k)}")
+        raise ValueError(f"{name} must be an integer in [1, {high}], got {_validate.shown(k)}")
     return int(k)
 
 
@@ -238,15 +238,6 @@ def _real(value):
     return number if math.isfinite(number) else None
 
 
-def _show(value):
-    """A value for an error message, one line and short (huge integers abbreviated)."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        text = str(int(value))
-        return text if len(text) <= 24 else f"{text[:8]}...({len(text)} digits)"
-    text = " ".join(repr(value).split())
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 def _dimension(value, name):
     """m or n: an integer in [1, D_MAX] (integral floats such as 64.0 accepted) or a symbol."""
     if isinstance(value, np.ndarray) and value.ndim == 0:
@@ -257,11 +248,11 @@ def _dimension(value, name):
     allowed = f"an integer in [1, {_validate.bound_text(_validate.D_MAX)}] or a symbol"
     if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
         if not 1 <= int(value) <= _validate.D_MAX:       # exact, however large
-            raise ValueError(f"{name} must be {allowed}, got {_show(value)}")
+            raise ValueError(f"{name} must be {allowed}, got {_validate.shown(value)}")
         return sympy.Integer(int(value))
     number = _real(value)
     if number is None or not 1 <= number <= _validate.D_MAX or number != int(number):
-        raise ValueError(f"{name} must be {allowed}, got {_show(value)}")
+        raise ValueError(f"{name} must be {allowed}, got {_validate.shown(value)}")
     return sympy.Integer(int(number))
 
 
@@ -277,11 +268,11 @@ def _scale(value, name, low_open):
     if isinstance(value, numbers.Rational) and not isinstance(value, (bool, np.bool_)):
         exact = sympy.Rational(int(value.numerator), int(value.denominator))
         if exact < 0 or (low_open and exact == 0):
-            raise ValueError(f"{allowed}, got {_show(value)}")
+            raise ValueError(f"{allowed}, got {_validate.shown(value)}")
         return exact                                    # exact at any size
     number = _real(value)
     if number is None or number < 0 or (low_open and number == 0):
-        raise ValueError(f"{allowed}, got {_show(value)}")
+        raise ValueError(f"{allowed}, got {_validate.shown(value)}")
     return sympy.Float(number)
 
 
@@ -436,7 +427,7 @@ def wishart_mixed_moment(ks, m, n, sigma2=1):
     """
     if isinstance(ks, (str, bytes, dict)) or not isinstance(ks, Iterable) or (
             isinstance(ks, np.ndarray) and ks.ndim != 1):
-        raise ValueError(f"ks must be a non-empty sequence of integers >= 1, got {_show(ks)}")
+        raise ValueError(f"ks must be a non-empty sequence of integers >= 1, got {_validate.shown(ks)}")
     ks = list(ks)
     if len(ks) > MIXED_K_MAX:
         raise ValueError(f"ks must be non-empty with sum at most {MIXED_K_MAX}, got "
@@ -444,7 +435,7 @@ def wishart_mixed_moment(ks, m, n, sigma2=1):
     mu = tuple(_order(k, f"ks[{i}]", K_MAX) for i, k in enumerate(ks))
     high = K_MAX if len(mu) == 1 else MIXED_K_MAX
     if not 1 <= sum(mu) <= high:
-        raise ValueError(f"ks must be non-empty with sum at most {high}, got {_show(ks)}")
+        raise ValueError(f"ks must be non-empty with sum at most {high}, got {_validate.shown(ks)}")
     scale = _scale(sigma2, "sigma2", True)
     return _float_in_range(scale ** sum(mu) * _polynomial(mu, _dimension(m, "m"),
                                                           _dimension(n, "n")), scale, "sigma2")
