@@ -24,9 +24,9 @@ def time_calls(function, repeat):
 
 
 def machine_info():
+    import mpmath
     import numpy
     import scipy
-    import mpmath
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "platform": platform.platform(),
@@ -69,6 +69,7 @@ def torch_setup(description, argv):
     """The torch benchmarks' command line (--device auto|cpu|cuda, --json PATH): parse it,
     choose the device, print the machine; return (args, device, machine info)."""
     import argparse
+
     import torch
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")

@@ -7,7 +7,7 @@ import json
 import sys
 import time
 
-import _common  # noqa: F401  (puts the repository root on sys.path)
+import _common
 import numpy as np
 
 from initmath import _spectral_norm, hessian

@@ -9,15 +9,14 @@ Run: python benchmarks/bench_laplace_engine.py
 """
 import os
 import platform
-import timeit
-
 import sys
+import timeit
 
 import mpmath
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from initmath._laplace import log_moment, log_moment_mp  # noqa: E402
+from initmath._laplace import log_moment, log_moment_mp
 
 
 def main():
@@ -35,7 +34,7 @@ def main():
     print("(a) scalar, h=0.5, c=[1,1e-4] (target <= 60 us)")
     for d in (1, 10, 100, 10**4, 10**6, 10**9):
         h_, d_ = np.array([0.5]), np.array([float(d)])
-        n, t = timeit.Timer(lambda: log_moment(h_, d_, c, w)).autorange()
+        n, _t = timeit.Timer(lambda: log_moment(h_, d_, c, w)).autorange()
         best = min(timeit.repeat(lambda: log_moment(h_, d_, c, w), number=n, repeat=5)) / n
         print(f"    d={d:>10}: {best * 1e6:7.1f} us")
     rng = np.random.default_rng(0)

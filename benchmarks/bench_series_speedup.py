@@ -14,7 +14,6 @@ import argparse
 import math
 
 from _common import machine_info, print_machine, time_calls, write_json
-
 from scipy.special import betaln, gammaln
 
 from initmath import moment_factor
@@ -63,7 +62,8 @@ def main(argv=None):
     series_value, series_time = time_calls(
         lambda: series_moment_factor(S, D, A, rtol=SERIES_RTOL), args.repeat)
     report["series"] = {"value": series_value, **series_time}
-    naive_value, naive_time = time_calls(lambda: naive_theorem_7(S, D, A), max(1, args.repeat // 10))
+    naive_value, naive_time = time_calls(lambda: naive_theorem_7(S, D, A),
+                                          max(1, args.repeat // 10))
     report["naive"] = {"value": naive_value, **naive_time}
 
     fast_value, fast_time = time_calls(lambda: moment_factor(S, D, A), args.repeat)

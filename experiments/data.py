@@ -19,8 +19,15 @@ import numpy as np
 
 from initmath import _validate
 
-__all__ = ["Dataset", "DATASETS", "IDX_FILES", "read_idx", "load_digits", "load_idx",
-           "load_dataset"]
+__all__ = [
+    "DATASETS",
+    "IDX_FILES",
+    "Dataset",
+    "load_dataset",
+    "load_digits",
+    "load_idx",
+    "read_idx",
+]
 
 DATASETS = ("digits", "mnist", "fashion-mnist")
 # (images, labels) file stems of the train and test splits, as distributed by LeCun / Zalando

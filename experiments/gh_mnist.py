@@ -17,7 +17,7 @@ import numpy as np
 from . import report, stats
 from .train import derive_seed, run
 
-__all__ = ["Config", "FULL", "QUICK", "SCHEMES", "run_experiment"]
+__all__ = ["FULL", "QUICK", "SCHEMES", "Config", "run_experiment"]
 
 NAME = "gh"
 # label -> (train.SCHEMES name, parameters)

@@ -28,7 +28,7 @@ import numpy as np
 from . import report, stats
 from .train import derive_seed, run
 
-__all__ = ["Config", "FULL", "QUICK", "run_experiment"]
+__all__ = ["FULL", "QUICK", "Config", "run_experiment"]
 
 NAME = "horii"
 

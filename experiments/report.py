@@ -8,7 +8,7 @@ import os
 
 from initmath.latex import Column, Table, to_json, to_latex, to_markdown
 
-__all__ = ["DIGITS", "make_table", "write_table", "new_figure", "save_figure"]
+__all__ = ["DIGITS", "make_table", "new_figure", "save_figure", "write_table"]
 
 DIGITS = 4
 

@@ -34,8 +34,15 @@ from initmath.torch import layer_hessian_norm
 from . import report, stats
 from .train import derive_seed, initialized_mlp, run
 
-__all__ = ["Config", "FULL", "QUICK", "SCHEMES", "sharpness", "largest_stable_lr",
-           "run_experiment"]
+__all__ = [
+    "FULL",
+    "QUICK",
+    "SCHEMES",
+    "Config",
+    "largest_stable_lr",
+    "run_experiment",
+    "sharpness",
+]
 
 NAME = "skorski"
 SCHEMES = {"Hessian-norm": "hessian", "Glorot": "xavier", "Kaiming": "kaiming"}

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import stats
 
-__all__ = ["Interval", "t_interval", "paired", "holm", "bootstrap_interval", "LEVEL"]
+__all__ = ["LEVEL", "Interval", "bootstrap_interval", "holm", "paired", "t_interval"]
 
 LEVEL = 0.95
 

@@ -24,6 +24,7 @@ Initialization schemes (:data:`SCHEMES`; every bias is set to zero):
 ``hessian``       Skorski's spectral-norm scale with the ReLU mask,
                   :math:`E\lVert D_0 W\rVert_2 = 1` (:func:`initmath.torch.hessian_normal_`).
 """
+import itertools
 import math
 import zlib
 from typing import NamedTuple
@@ -35,8 +36,19 @@ from torch import nn
 from initmath import _validate
 from initmath.torch import init_model_
 
-__all__ = ["ACTIVATIONS", "SCHEMES", "History", "derive_seed", "build_mlp", "initialize_",
-           "initialized_mlp", "run", "weight_mean_square", "evaluate", "train"]
+__all__ = [
+    "ACTIVATIONS",
+    "SCHEMES",
+    "History",
+    "build_mlp",
+    "derive_seed",
+    "evaluate",
+    "initialize_",
+    "initialized_mlp",
+    "run",
+    "train",
+    "weight_mean_square",
+]
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "linear": nn.Identity}
 # scheme -> the parameters it takes
@@ -95,7 +107,7 @@ def build_mlp(widths, activation="relu"):
         raise ValueError(f"widths must list at least an input and an output width, got {widths}")
     act = ACTIVATIONS[_validate.choice(activation, "activation", tuple(ACTIVATIONS))]
     layers = []
-    for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+    for fan_in, fan_out in itertools.pairwise(widths):
         layers += [nn.Linear(fan_in, fan_out), act()]
     return nn.Sequential(*layers[:-1])
 

@@ -119,7 +119,8 @@ def _write(path, option, text):
 # --------------------------------------------------------------------------- subcommands
 def _sigma(args):
     """sigma-bar at one (s, d, a), Kaiming beside it, mu there, the 1/d expansion."""
-    from .asymptotics import critical_sigma_expansion, d as d_symbol
+    from .asymptotics import critical_sigma_expansion
+    from .asymptotics import d as d_symbol
     from .critical_variance import critical_sigma, kaiming_sigma
     from .lyapunov import lyapunov_exponent
     sigma = critical_sigma(args.s, args.d, args.a, dps=args.dps)
@@ -250,7 +251,7 @@ def _forward(command, argv):
                     f"{error}", "initmath")
     try:
         return forwarded_main(argv, prog=prog)
-    except Exception as error:                 # noqa: BLE001 - one line, never a traceback
+    except Exception as error:
         if os.environ.get("INITMATH_TRACEBACK"):
             raise
         _fail(prog, _message(error))
@@ -383,7 +384,7 @@ def main(argv=None):
          "claims": _claims}[args.command](args)
     except KeyboardInterrupt:
         _fail(args._parser.prog, "interrupted")
-    except Exception as error:                 # noqa: BLE001 - one line, never a traceback
+    except Exception as error:
         if os.environ.get("INITMATH_TRACEBACK") and not isinstance(error, ValueError):
             raise
         args._parser.error(_message(error))

@@ -12,11 +12,25 @@ from scipy import optimize, special
 
 from . import asymptotics
 from . import lyapunov as ly
-from .critical_variance import (critical_sigma, critical_sigmas, critical_variance,
-                                log_moment_factor, moment_factor, rrelu_moment_factor)
 from ._series import paper_critical_sigma_leaky, paper_critical_sigma_relu, series_moment_factor
-from .claims import (ISSUE_9, RTOL, Claim, Evidence, from_experiment, not_checkable,
-                     relative_error, verdict)
+from .claims import (
+    ISSUE_9,
+    RTOL,
+    Claim,
+    Evidence,
+    from_experiment,
+    not_checkable,
+    relative_error,
+    verdict,
+)
+from .critical_variance import (
+    critical_sigma,
+    critical_sigmas,
+    critical_variance,
+    log_moment_factor,
+    moment_factor,
+    rrelu_moment_factor,
+)
 
 PAPER = "gurbuzbalaban-hu-2021"
 T_SERIES = "tests/test_series.py::"

@@ -6,14 +6,14 @@ differences against the Gauss-Newton form v^T H_z v of Theorem 1, with v the for
 derivative of the output (H_z = I for the loss ½‖out − t‖²).
 """
 import functools
+import itertools
 import math
 
 import numpy as np
 from scipy import special
 
 from . import hessian
-from .claims import (RTOL, Claim, Evidence, from_experiment, not_checkable,
-                     relative_error, verdict)
+from .claims import RTOL, Claim, Evidence, from_experiment, not_checkable, relative_error, verdict
 
 PAPER = "skorski-2020"
 T_H = "tests/test_hessian.py::"
@@ -28,7 +28,7 @@ def _network(scale=1.0, seed=0):
     """Weights (N(0, scale²/fan-in)), an input, a target and a direction g for layer 0."""
     rng = np.random.default_rng(seed)
     weights = [scale * rng.standard_normal((m, n)) / math.sqrt(n)
-               for n, m in zip(_WIDTHS[:-1], _WIDTHS[1:])]
+               for n, m in itertools.pairwise(_WIDTHS)]
     return (weights, rng.standard_normal(_WIDTHS[0]), rng.standard_normal(_WIDTHS[-1]),
             rng.standard_normal(weights[0].shape))
 

@@ -37,7 +37,7 @@ import mpmath
 import numpy as np
 from scipy import special
 
-__all__ = ["log_moment", "log_moment_roots", "log_moment_mp", "work_estimate_mp", "H_MAX"]
+__all__ = ["H_MAX", "log_moment", "log_moment_mp", "log_moment_roots", "work_estimate_mp"]
 
 # Largest supported h (s = 2h = 1000).  The derivative form needs m = round(h) + 1
 # Taylor coefficients per node, at O(m^2) work per node.
@@ -102,7 +102,7 @@ def _log_scaled_factorial(m):
     return mpmath.loggamma(m + 1) - m * mpmath.log(m) + m
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _log_scaled_factorial_f64(m):
     with mpmath.workdps(30):
         return float(_log_scaled_factorial(m))

@@ -31,12 +31,13 @@ whose cumulants are kappa_n(Yhat) eps^(n-1); the truncation (relative (C/d)^(R+1
 is far below double precision there.  P(Z = 0) = atom^d is ignored by that series,
 so it is only used where atom^d < 1e-30.
 """
+import itertools
 import math
 
 import numpy as np
 from scipy import special
 
-__all__ = ["log_cumulants", "characteristic_function"]
+__all__ = ["characteristic_function", "log_cumulants"]
 
 _STEP = 0.2           # trapezoid step in u (x = u - e^(x_left-u) + e^(u-x_right))
 _TAIL = 50.0          # tails cut where the integrand is ~ exp(-_TAIL) of its scale
@@ -265,7 +266,8 @@ def _series_K(d, chat, w, order, extra=_SERIES_EXTRA):
         acc = np.zeros((n_rows, pmax + 1))
         for i in range(2, min(m, pmax + 1) + 1):
             shift = i - 1
-            acc[:, shift:] += math.comb(m - 1, i - 1) * kap[:, i:i + 1] * mu[m - i, :, :pmax + 1 - shift]
+            acc[:, shift:] += (math.comb(m - 1, i - 1) * kap[:, i:i + 1]
+                               * mu[m - i, :, :pmax + 1 - shift])
         mu[m] = acc
     # binom(h, m) as a polynomial in h, truncated at degree `order`
     a = np.zeros((n_rows, order + 1, pmax + 1))
@@ -319,7 +321,8 @@ def log_cumulants(d, c, w, order=4):
     out = _frullani_cumulants(d, chat, w, atom, order)
     if order >= 3:
         with np.errstate(divide="ignore"):
-            use = (d >= _D_SERIES * np.maximum(chat.max(axis=-1), 2.0)) & (d * np.log(np.where(atom > 0, atom, 1e-300)) < -69.0)
+            use = ((d >= _D_SERIES * np.maximum(chat.max(axis=-1), 2.0))
+                   & (d * np.log(np.where(atom > 0, atom, 1e-300)) < -69.0))
         if np.any(use):
             ser = _series_cumulants(d[use], chat[use], w[use], order)
             out[use, 2:] = ser[:, 2:]
@@ -397,7 +400,7 @@ def _phi_quadrature(u, d, chat, w, atom):
     p = 0.5 if (atom > 0 or d == 1) else 0.5 * d
     x_lo = min(math.log(d / cmax), 0.0) - 44.0
     edges = [0.0, 0.5] + [2.0 ** k for k in range(0, 40)]
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         sel = (u > lo) & (u <= hi)
         if not np.any(sel):
             continue

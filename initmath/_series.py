@@ -78,9 +78,9 @@ import numpy as np
 from scipy import special
 
 __all__ = [
-    "series_moment_factor",
-    "paper_critical_sigma_relu",
     "paper_critical_sigma_leaky",
+    "paper_critical_sigma_relu",
+    "series_moment_factor",
 ]
 
 # Term budgets: estimated k-terms summed over n.  float64 terms cost ~10 ns each in
@@ -235,7 +235,7 @@ def _check_inputs(s, d, a, dps, rtol):
             f"Theorem 7's series needs s < 2 (Gamma(1 - s/2) has a pole at s = 2, where "
             f"the paper's convention I = (1 + a^2) d/2 is used); got s = {s!r} with "
             f"a = {a!r} > 0")
-    if 0 < a and float(a) ** 2 == 0.0:
+    if a > 0 and float(a) ** 2 == 0.0:
         raise ValueError(f"a = {a!r} is so small that a**2 underflows; use a = 0")
     return s, int(d), a
 

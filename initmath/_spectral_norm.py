@@ -92,7 +92,7 @@ def chi_mean(n):
     return np.where(small, direct, large)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _panel_matrices(inner):
     """Gauss nodes/weights on [-1, 1] and the matrices taking values at the inner nodes to
     the integral from -1 up to each inner node (S) and each outer node (S_out)."""
@@ -232,7 +232,7 @@ def tw1_cdf(t, nodes=_TW_FREDHOLM_NODES):
     return np.linalg.det(matrix)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tw1_quadrature():
     """Nodes t_i and weights w_i with sum w_i g(t_i) ~ E g(T), T ~ TW_1 (computed once)."""
     cheb = np.polynomial.chebyshev

@@ -13,9 +13,24 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 
-__all__ = ["D_MAX", "DPS_MAX", "WORK_BUDGET_S", "real", "positive_integer", "scalar",
-           "real_scalar", "integer_scalar", "NotRepresentableError", "broadcast", "shown",
-           "dps_or_none", "choice", "mp_number", "finite_result", "bound_text"]
+__all__ = [
+    "DPS_MAX",
+    "D_MAX",
+    "WORK_BUDGET_S",
+    "NotRepresentableError",
+    "bound_text",
+    "broadcast",
+    "choice",
+    "dps_or_none",
+    "finite_result",
+    "integer_scalar",
+    "mp_number",
+    "positive_integer",
+    "real",
+    "real_scalar",
+    "scalar",
+    "shown",
+]
 
 # Widths (and other counts) up to 2**53 are exact in float64, which the numerical
 # routes use for d; beyond it d + 1 == d in float64 and results would silently stop

@@ -24,19 +24,19 @@ activation and dropout enter only through m_1 and the lambda_j, which follow fro
 The series is asymptotic, not convergent: terms exponentially small in d (the atom of
 Z at 0 of mass (1 - q/2)^d for ReLU) are invisible to it.
 """
+import math
 import numbers
 from fractions import Fraction
-from functools import lru_cache
-import math
+from functools import cache
 
 import sympy
 
 from . import _validate
 
 __all__ = [
-    "d",
-    "critical_variance_expansion",
     "critical_sigma_expansion",
+    "critical_variance_expansion",
+    "d",
     "paper_critical_variance_expansion",
 ]
 
@@ -95,7 +95,7 @@ def _miller_power(series, alpha, one, simplify):
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def _variance_coefficients(s, a, q, order):
     """(c_1, ..., c_order) of critical_variance_expansion for already-converted args."""
     numeric = all(isinstance(x, sympy.Rational) for x in (s, a, q))
@@ -343,7 +343,8 @@ def paper_critical_variance_expansion(s, a=0, *, keep_prob=1):
     >>> from initmath.asymptotics import critical_variance_expansion
     >>> paper_critical_variance_expansion("0.8")
     2/d + 3/d**2
-    >>> paper_critical_variance_expansion(1, a="1/2") - critical_variance_expansion(1, a="1/2", order=2)
+    >>> printed = paper_critical_variance_expansion(1, a="1/2")
+    >>> printed - critical_variance_expansion(1, a="1/2", order=2)
     -763/(2750*d**2)
     """
     s, a, q = _convert(s, a, keep_prob)

@@ -31,12 +31,22 @@ import dataclasses
 import json
 import pathlib
 from collections import Counter
-from typing import Callable, NamedTuple, Optional
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["STATUSES", "PAPERS", "Claim", "Evidence", "all_claims", "claims_report",
-           "verdict", "not_checkable", "relative_error"]
+__all__ = [
+    "PAPERS",
+    "STATUSES",
+    "Claim",
+    "Evidence",
+    "all_claims",
+    "claims_report",
+    "not_checkable",
+    "relative_error",
+    "verdict",
+]
 
 STATUSES = ("confirmed", "corrected", "refuted", "not checkable")
 PAPERS = {
@@ -60,7 +70,7 @@ class Evidence(NamedTuple):
     corrected statement (None unless corrected or refuted) and a note."""
     status: str
     numbers: dict
-    corrected: Optional[str] = None
+    corrected: str | None = None
     note: str = ""
 
 

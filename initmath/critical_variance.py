@@ -32,15 +32,15 @@ from ._laplace import H_MAX, log_moment_mp, log_moment_roots, work_estimate_mp
 from ._series import series_moment_factor
 
 __all__ = [
-    "log_moment_factor",
-    "moment_factor",
     "critical_sigma",
+    "critical_sigmas",
     "critical_variance",
     "kaiming_sigma",
-    "critical_sigmas",
-    "rrelu_moment_factor",
+    "log_moment_factor",
+    "moment_factor",
     "rrelu_critical_sigma",
     "rrelu_critical_variance",
+    "rrelu_moment_factor",
 ]
 
 METHODS = ("auto", "laplace", "hypergeometric", "series")

@@ -58,8 +58,13 @@ from scipy.special import gammaln
 from . import _spectral_norm, _validate
 from ._spectral_norm import EXACT_MAX_MIN_WIDTH, tw1_moments
 
-__all__ = ["glorot_sigma", "hessian_sigma", "hessian_glorot_ratio", "expected_norm",
-           "tw1_moments"]
+__all__ = [
+    "expected_norm",
+    "glorot_sigma",
+    "hessian_glorot_ratio",
+    "hessian_sigma",
+    "tw1_moments",
+]
 
 METHODS = ("gordon", "tracy-widom", "exact")
 
@@ -249,7 +254,7 @@ def _column_norm(d_out, a):
     (integrated in v = log t over [-80 - log d_out, 100]: below, the integrand is about
     :math:`d_{out} e^{v/2}` and above at most :math:`e^{-v/2}`, so both cut tails are below
     e^-40 of the value; log M by log1p while M is near 1, so that small t loses nothing)."""
-    from scipy.integrate import quad      # ~0.15 s to import; only this route needs it
+    from scipy.integrate import quad  # ~0.15 s to import; only this route needs it
 
     def integrand(v):
         t = math.exp(v)

@@ -34,19 +34,31 @@ References
    Bayesian inference", JMLR 18 (2017).
 """
 import functools
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import numpy as np
 
 from . import _kl_quadratic as _q
 from . import _validate
 
-__all__ = ["kl_loss_bound", "optimal_init_sigma", "optimized_loss_bound",
-           "QuadraticStationary", "quadratic_stationary", "quadratic_kl_divergence",
-           "DiscretizationError", "discretization_error", "LeastSquaresStationary",
-           "least_squares_stationary", "burn_in_steps", "kl_bound_derivation",
-           "kl_bound_derivation_latex", "printed_equations", "EquationCheck",
-           "compare_with_paper"]
+__all__ = [
+    "DiscretizationError",
+    "EquationCheck",
+    "LeastSquaresStationary",
+    "QuadraticStationary",
+    "burn_in_steps",
+    "compare_with_paper",
+    "discretization_error",
+    "kl_bound_derivation",
+    "kl_bound_derivation_latex",
+    "kl_loss_bound",
+    "least_squares_stationary",
+    "optimal_init_sigma",
+    "optimized_loss_bound",
+    "printed_equations",
+    "quadratic_kl_divergence",
+    "quadratic_stationary",
+]
 
 
 # Largest burn-in reported: counts beyond 2**53 are not exact in float64 (nor useful).
@@ -267,8 +279,8 @@ class QuadraticStationary(NamedTuple):
     :math:`E_{ss}[L]`; ``mean_loss``: :math:`E_{ss}[L]/K`; ``second_moment``:
     :math:`E_{ss}\\lVert W\\rVert^2`; ``log_C``: log of the density's normaliser.
     """
-    variances: Optional[np.ndarray]
-    covariance: Optional[np.ndarray]
+    variances: np.ndarray | None
+    covariance: np.ndarray | None
     expected_loss: float
     mean_loss: float
     second_moment: float
@@ -665,7 +677,7 @@ def least_squares_stationary(X, y, *, lr, batch_size):
 
 
 # --------------------------------------------------------------------------- symbolic
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _symbols():
     import sympy
     positive = dict(positive=True)
@@ -700,7 +712,7 @@ def _tidy(expression):
     return sympy.factor_terms(sympy.expand(sympy.expand_log(expression, force=True)))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _derivation():
     """Every step, in order (sympy objects are immutable, so the dict is cached)."""
     import sympy

@@ -44,8 +44,19 @@ import mpmath
 
 from . import _validate
 
-__all__ = ["Column", "Math", "Table", "to_latex", "to_markdown", "to_csv", "to_json", "FORMATS",
-           "render", "escape", "LATEX_PACKAGES"]
+__all__ = [
+    "FORMATS",
+    "LATEX_PACKAGES",
+    "Column",
+    "Math",
+    "Table",
+    "escape",
+    "render",
+    "to_csv",
+    "to_json",
+    "to_latex",
+    "to_markdown",
+]
 
 FORMATS = ("latex", "markdown", "csv", "json")
 # The LaTeX packages the output of to_latex needs in the document's preamble: booktabs

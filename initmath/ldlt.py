@@ -38,6 +38,7 @@ backward (continued fraction) for :math:`Q`, so nothing overflows; the last inte
 by composite Gauss-Legendre in :math:`t = \sqrt x` where it is analytic.  For
 :math:`p = 1`, :math:`R = E[1/(\chi^2_q + a)]`.
 """
+import itertools
 import math
 
 import numpy as np
@@ -46,7 +47,7 @@ from scipy.special import gammainc, gammaln
 
 from . import _validate
 
-__all__ = ["ldlt_output_variance", "ldlt_sigma_for_variance", "ldlt_series_radius"]
+__all__ = ["ldlt_output_variance", "ldlt_series_radius", "ldlt_sigma_for_variance"]
 
 METHODS = ("exact", "series", "asymptotic", "large_sigma")
 _GL_NODES, _GL_WEIGHTS = leggauss(16)
@@ -143,11 +144,11 @@ def _chi2_fraction(q, a):
     1 - int_0^inf e^{-t} (1 + 2t/a)^{-q/2} dt for a < q (the deficit a E[1/(X + a)]),
     else int_0^inf q e^{-as} (1 + 2s)^{-q/2-1} ds; log1p throughout, so any q up to 2**53
     and any a > 0 (no cancellation, no huge powers)."""
-    from scipy import integrate      # imported on use: it adds ~0.1 s to `import initmath`
+    from scipy import integrate  # imported on use: it adds ~0.1 s to `import initmath`
 
     def quad(f, points):
         return sum(integrate.quad(f, lo, hi, epsabs=0, epsrel=1e-13, limit=200)[0]
-                   for lo, hi in zip(points[:-1], points[1:]))
+                   for lo, hi in itertools.pairwise(points))
     if a < q:
         f = lambda t: math.exp(-t - q / 2 * math.log1p(2 * t / a))
         s = a / q                                   # the scale where the integrand falls
@@ -532,5 +533,5 @@ def ldlt_sigma_for_variance(target, m, n, alpha=1.0, gamma=1.0):
         if hi - s0 > 60:
             raise ValueError(f"target={target!r} is too close to the supremum "
                              f"gamma**2*min(m,n)/m = {gamma * gamma * p / m!r}")
-    from scipy import optimize       # imported on use, as scipy.integrate above
+    from scipy import optimize  # imported on use, as scipy.integrate above
     return math.exp(optimize.brentq(f, lo, hi, xtol=1e-15, rtol=1e-14))

@@ -30,8 +30,14 @@ from scipy import special
 from . import _validate
 from ._logmoments import characteristic_function, log_cumulants
 
-__all__ = ["lyapunov_exponent", "log_norm_variance", "edge_sigma", "log_norm_distribution",
-           "stochastic_dominance", "LogNormLaw"]
+__all__ = [
+    "LogNormLaw",
+    "edge_sigma",
+    "log_norm_distribution",
+    "log_norm_variance",
+    "lyapunov_exponent",
+    "stochastic_dominance",
+]
 
 # Gil-Pelaez: the characteristic function is cut where it falls below this (it is
 # computed to ~1e-13 absolute), and r is processed in blocks to bound memory.
@@ -190,9 +196,10 @@ def _envelope_top(k, d):
 
     Z = R^2 Q with R^2 = |g|^2 ~ chi2_d independent of the direction, which alone fixes
     Q = sum c_j theta_j^2 and the event Z > 0; so |E Z'^{iv}| <= |Gamma(d/2 + iv)/Gamma(d/2)|
-    (computed exactly for d <= 10^4), <= exp(-v atan(2v/d)/2) (the product formula with log1p(t) >= t/(1+t) and the sum
-    bounded by its integral).  The bound holds whatever the law of Q (bimodal or lattice-
-    like laws at tiny slopes included, where |cf| oscillates and a probe could stop early).
+    (computed exactly for d <= 10^4), <= exp(-v atan(2v/d)/2) (the product formula with
+    log1p(t) >= t/(1+t) and the sum bounded by its integral).  The bound holds whatever the
+    law of Q (bimodal or lattice-like laws at tiny slopes included, where |cf| oscillates and
+    a probe could stop early).
     """
     target = -math.log(_CF_FLOOR) / k
     lo, hi = math.log(1e-30), math.log(1e30)
@@ -513,7 +520,7 @@ class LogNormLaw:
     def pdf(self, r):
         """Density of log‖x_k‖ given x_k ≠ 0, exact, vectorised over r (finite reals);
         0 outside the effective support mean ± (12 sd + 30)."""
-        x, values, inside = self._invert(r, np.real, False)
+        _x, values, inside = self._invert(r, np.real, False)
         return _scalar(np.maximum(np.where(inside, values, 0.0), 0.0))
 
     def normal_cdf(self, r):

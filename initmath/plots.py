@@ -38,8 +38,16 @@ from .hessian import glorot_sigma, hessian_sigma
 from .ldlt import ldlt_output_variance, ldlt_series_radius
 from .lyapunov import edge_sigma, log_norm_distribution, lyapunov_exponent, stochastic_dominance
 
-__all__ = ["PLOTS", "gh_figure1", "gh_figure2", "gh_figure3", "lyapunov_figure",
-           "ldlt_variance_figure", "hessian_vs_glorot_figure", "ERROR_BAR_SE"]
+__all__ = [
+    "ERROR_BAR_SE",
+    "PLOTS",
+    "gh_figure1",
+    "gh_figure2",
+    "gh_figure3",
+    "hessian_vs_glorot_figure",
+    "ldlt_variance_figure",
+    "lyapunov_figure",
+]
 
 FORMATS = ("png", "pdf")
 # Error bars span this many standard errors on each side.
@@ -119,6 +127,7 @@ class _Simulator:
     def __init__(self, seed):
         try:
             import torch
+
             from verification import core, simulate
         except ImportError as error:
             raise ImportError("monte_carlo=True simulates the networks with torch and the "

@@ -19,19 +19,28 @@ import itertools
 import math
 import sys
 import time
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
 from . import _validate
 from .critical_variance import critical_sigma, kaiming_sigma, moment_factor
-from .hessian import METHODS as HESSIAN_METHODS, glorot_sigma, hessian_sigma
+from .hessian import METHODS as HESSIAN_METHODS
+from .hessian import glorot_sigma, hessian_sigma
+from .latex import Column, Math, Table
 from .ldlt import ldlt_output_variance
 from .lyapunov import log_norm_variance, lyapunov_exponent
-from .latex import Column, Math, Table
 
-__all__ = ["KINDS", "Kind", "Parameter", "make_table", "parse_grid", "MAX_GRID_POINTS",
-           "MAX_ROWS"]
+__all__ = [
+    "KINDS",
+    "MAX_GRID_POINTS",
+    "MAX_ROWS",
+    "Kind",
+    "Parameter",
+    "make_table",
+    "parse_grid",
+]
 
 # One grid item (a range) expands to at most this many points, and one table has at most
 # this many rows (the product of its parameter lists): both are checked from the

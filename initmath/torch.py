@@ -46,19 +46,37 @@ import torch
 from torch import nn
 
 from . import _validate
+from . import hessian as _hessian
 from ._spectral_norm import EXACT_MAX_MIN_WIDTH
 from .critical_variance import S_MAX, S_MIN, critical_sigmas, rrelu_critical_sigma
-from . import hessian as _hessian
 from .hessian import METHODS as _HESSIAN_SIGMA_METHODS
 from .hessian import glorot_sigma, hessian_sigma
-from .torch_tools import (SpectralEstimate, factorized_hessian_form, hessian_calibrate_,
-                          jacobian_spectral_norm, layer_hessian_norm, layer_maps)
+from .torch_tools import (
+    SpectralEstimate,
+    factorized_hessian_form,
+    hessian_calibrate_,
+    jacobian_spectral_norm,
+    layer_hessian_norm,
+    layer_maps,
+)
 
-__all__ = ["fractional_moment_std", "fractional_moment_normal_", "hessian_std",
-           "hessian_normal_", "init_model_", "InitRecord", "InitReport", "SkippedParameter",
-           "InitCoverageWarning", "SpectralEstimate",
-           "jacobian_spectral_norm", "layer_hessian_norm", "factorized_hessian_form",
-           "hessian_calibrate_", "layer_maps"]
+__all__ = [
+    "InitCoverageWarning",
+    "InitRecord",
+    "InitReport",
+    "SkippedParameter",
+    "SpectralEstimate",
+    "factorized_hessian_form",
+    "fractional_moment_normal_",
+    "fractional_moment_std",
+    "hessian_calibrate_",
+    "hessian_normal_",
+    "hessian_std",
+    "init_model_",
+    "jacobian_spectral_norm",
+    "layer_hessian_norm",
+    "layer_maps",
+]
 
 MODES = ("fan_in", "fan_out")
 # mode -> initmath.critical_sigmas convention (docs/critical-variance.md, section 6)
@@ -167,8 +185,8 @@ def _fans(tensor_or_shape, name="tensor_or_shape"):
         raise ValueError(f"{name} of shape {shape} has a zero-sized dimension (fan_in = "
                          f"{fan_in}, fan_out = {fan_out}); no scale exists")
     if max(fan_in, fan_out) > _validate.D_MAX:
-        raise ValueError(f"{name} of shape {_validate.shown(shape)}: fan_in and fan_out must be at most "
-                         f"2**53, got fan_in = {_validate.shown(fan_in)}, fan_out = "
+        raise ValueError(f"{name} of shape {_validate.shown(shape)}: fan_in and fan_out must "
+                         f"be at most 2**53, got fan_in = {_validate.shown(fan_in)}, fan_out = "
                          f"{_validate.shown(fan_out)}")
     return fan_in, fan_out
 
@@ -694,7 +712,7 @@ def init_model_(model, scheme="fractional-moment", *, generator=None, override_a
     (True, [])
     """
     _validate.choice(scheme, "scheme", SCHEMES)
-    std_of, names = _SCHEMES[scheme]
+    _std_of, names = _SCHEMES[scheme]
     unknown = sorted(set(params) - set(names))
     if unknown:
         raise ValueError(f"scheme={scheme!r} takes the parameters {', '.join(names)}; "

@@ -30,8 +30,14 @@ from torch import nn
 
 from . import _validate
 
-__all__ = ["SpectralEstimate", "jacobian_spectral_norm", "layer_hessian_norm",
-           "hessian_calibrate_", "factorized_hessian_form", "layer_maps"]
+__all__ = [
+    "SpectralEstimate",
+    "factorized_hessian_form",
+    "hessian_calibrate_",
+    "jacobian_spectral_norm",
+    "layer_hessian_norm",
+    "layer_maps",
+]
 
 
 class SpectralEstimate(NamedTuple):
@@ -498,7 +504,8 @@ def hessian_calibrate_(model, x, *, target=1.0, iters=50, tol=1e-6, max_rounds=2
             or not math.isfinite(target) or target <= 0:
         raise ValueError(f"target must be a finite number > 0, got {_validate.shown(target)}")
     if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 1:
-        raise ValueError(f"max_rounds must be a positive integer, got {_validate.shown(max_rounds)}")
+        raise ValueError("max_rounds must be a positive integer, "
+                         f"got {_validate.shown(max_rounds)}")
     if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not rtol >= 0 \
             or not math.isfinite(rtol):
         raise ValueError(f"rtol must be a finite number >= 0, got {_validate.shown(rtol)}")

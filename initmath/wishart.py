@@ -39,10 +39,10 @@ import sympy
 from . import _validate
 
 __all__ = [
-    "wishart_trace_moment",
+    "marchenko_pastur_moment",
     "wishart_mixed_moment",
     "wishart_spectral_moment",
-    "marchenko_pastur_moment",
+    "wishart_trace_moment",
     "wishart_trace_moment_latex",
 ]
 
@@ -53,7 +53,7 @@ MIXED_K_MAX = 24
 
 
 # --------------------------------------------------------------------------- partitions
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _partitions(k):
     """Partitions of k in decreasing lexicographic order (a linear extension of dominance)."""
     def below(rest, largest):
@@ -99,7 +99,7 @@ def _single_power_weights(k):
     return weights
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _raisings(k):
     """For each partition nu of k (by index): the (index of mu, d) with mu = nu after raising
     two parts u >= v to u + t, v - t and d = (u - v + 2t) * (number of such part pairs), the
@@ -129,7 +129,7 @@ def _eigenvalue(lam):
     return sum(part * (part - 1) - i * part for i, part in enumerate(lam))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _jack_monomial_table(k):
     """J_lambda (alpha = 2) in the monomial basis: one integer list per lambda |- k, indexed
     like _partitions(k).  D J = e J with D lower triangular on monomials gives
@@ -167,7 +167,7 @@ def _power_sum_monomials(mu):
     return expansion
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _power_sum_weights(mu):
     """a_{mu lambda} with p_mu = sum a J_lambda: a triangular solve in the monomial basis."""
     k = sum(mu)
@@ -186,7 +186,7 @@ def _power_sum_weights(mu):
     return weights
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _moment_coefficients(mu):
     """E[p_mu(S)] / sigma^(2k) as {(i, j): integer coefficient of m^i n^j}."""
     weights = _single_power_weights(mu[0]) if len(mu) == 1 else _power_sum_weights(mu)
@@ -427,7 +427,8 @@ def wishart_mixed_moment(ks, m, n, sigma2=1):
     """
     if isinstance(ks, (str, bytes, dict)) or not isinstance(ks, Iterable) or (
             isinstance(ks, np.ndarray) and ks.ndim != 1):
-        raise ValueError(f"ks must be a non-empty sequence of integers >= 1, got {_validate.shown(ks)}")
+        raise ValueError("ks must be a non-empty sequence of integers >= 1, "
+                         f"got {_validate.shown(ks)}")
     ks = list(ks)
     if len(ks) > MIXED_K_MAX:
         raise ValueError(f"ks must be non-empty with sum at most {MIXED_K_MAX}, got "

@@ -37,7 +37,8 @@ from contextlib import contextmanager
 
 import mpmath
 import numpy as np
-from hypothesis import HealthCheck, Phase, settings, strategies as st
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
 
 LONG = os.environ.get("INITMATH_FUZZ") == "long"
 RECORD = os.environ.get("INITMATH_FUZZ_RECORD")
@@ -130,7 +131,7 @@ def classify(fn, args=(), kwargs=None, *, names, budget=BUDGET_S, check=None):
         if "\n" in message.strip() or not names_argument(message, names):
             return "unclear-message", message, None
         return "ValueError", message, None
-    except Exception as error:                              # noqa: BLE001 - classified
+    except Exception as error:
         return "wrong-exception", f"{type(error).__name__}: {error}", None
     elapsed = time.perf_counter() - start
     values = list(numbers_in(result))
@@ -228,7 +229,8 @@ def maybe_beyond(valid, invalid, p_invalid=0.25):
 # --------------------------------------------------------------------------- report
 def summarize(path):
     """Counts per outcome class (and per function for the defects) from a record file."""
-    rows = [json.loads(line) for line in open(path)]
+    with open(path) as lines:
+        rows = [json.loads(line) for line in lines]
     total = collections.Counter(row["outcome"] for row in rows)
     print(f"{len(rows)} calls")
     for outcome, count in total.most_common():

@@ -6,13 +6,15 @@ exact critical variance, written below from the chi-square mixture representatio
 sharing no code with the module.  The same convergence check that accepts the
 module's expansions is used to judge the paper's printed ones.
 """
+import itertools
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache
 
 import mpmath as mp
 import pytest
 import sympy
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sympy.utilities.iterables import multiset_partitions
 
 from initmath.asymptotics import (
@@ -70,7 +72,7 @@ def _thinned_moment(dim, h, a, q):
     return sum(w * _chi2_moment(n, h) for n, w in _band(dim, live))
 
 
-@lru_cache(maxsize=None)
+@cache
 def exact_variance(s, a, q, dim, nested=False):
     """Exact critical variance E[Z^(s/2)]^(-2/s); s, a, q given as strings.
 
@@ -104,8 +106,8 @@ def converges(r):
     c_{N+1} + c_{N+2}/d + ..., whose steps halve; a wrong d^-N coefficient (miss delta)
     gives r ~ delta d, whose steps double.
     """
-    steps = [abs(y - x) for x, y in zip(r, r[1:])]
-    return all(later < 0.7 * earlier for earlier, later in zip(steps, steps[1:]))
+    steps = [abs(y - x) for x, y in itertools.pairwise(r)]
+    return all(later < 0.7 * earlier for earlier, later in itertools.pairwise(steps))
 
 
 def assert_converges_to(r, limit):

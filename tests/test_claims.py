@@ -129,7 +129,7 @@ def test_report_renders_without_verification(evaluated):
     assert report.startswith("# Paper claims")
     for title in claims.PAPERS.values():
         assert f"## {title}" in report
-    for claim, evidence in evaluated:
+    for claim, _evidence in evaluated:
         assert f"### {claim.label}\n" in report
     assert report.count("### ") == len(evaluated)
     assert "`printed Theorem 1 sigma = 1/sqrt(I0)`: not run in this report" in report

@@ -4,12 +4,21 @@ import math
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import special
 
-from initmath import (critical_sigma, critical_sigmas, critical_variance, kaiming_sigma,
-                      log_moment_factor, moment_factor, rrelu_critical_sigma,
-                      rrelu_critical_variance, rrelu_moment_factor)
+from initmath import (
+    critical_sigma,
+    critical_sigmas,
+    critical_variance,
+    kaiming_sigma,
+    log_moment_factor,
+    moment_factor,
+    rrelu_critical_sigma,
+    rrelu_critical_variance,
+    rrelu_moment_factor,
+)
 
 S_VALUES = [0.05, 0.3, 1.0, 1.7, 2.0, 3.0, 4.0]
 D_VALUES = [1, 2, 3, 7, 64, 1000, 10**5, 10**7]

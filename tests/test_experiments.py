@@ -15,16 +15,23 @@ import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
-from hypothesis import given  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from scipy import stats as sps  # noqa: E402
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import stats as sps
 
-import initmath  # noqa: E402
-from experiments import __main__ as cli  # noqa: E402
-from experiments import horii, skorski_lr, stats  # noqa: E402
-from experiments.data import load_dataset, load_digits, load_idx, read_idx  # noqa: E402
-from experiments.train import (History, build_mlp, derive_seed, initialize_, initialized_mlp,
-                               run, train)
+import initmath
+from experiments import __main__ as cli
+from experiments import horii, skorski_lr, stats
+from experiments.data import load_dataset, load_digits, load_idx, read_idx
+from experiments.train import (
+    History,
+    build_mlp,
+    derive_seed,
+    initialize_,
+    initialized_mlp,
+    run,
+    train,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -11,9 +11,10 @@ import math
 import os
 
 import pytest
-from hypothesis import given, strategies as st
-
 from _fuzz import BUDGET_S, Timeout, examples, time_limit
+from hypothesis import given
+from hypothesis import strategies as st
+
 from initmath.__main__ import main
 from initmath.tables import KINDS
 
@@ -212,6 +213,7 @@ def test_float64_tables_agree_with_dps50(kind, grid):
     """Point by point; a point whose dps=50 evaluation the library refuses (a one-line
     ValueError, e.g. too much work at s = 1000, d = 2**53) is left out, most are not."""
     import itertools
+
     from initmath.tables import make_table
     names = [p.name for p in KINDS[kind].parameters]
     compared = 0

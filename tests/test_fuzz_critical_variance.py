@@ -10,18 +10,37 @@ from pathlib import Path
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _fuzz import (NOT_A_NUMBER, arrays, beyond_integers, beyond_reals, examples,  # noqa: E402
-                   fuzz, integers, maybe_beyond, reals)
+from _fuzz import (
+    NOT_A_NUMBER,
+    arrays,
+    beyond_integers,
+    beyond_reals,
+    examples,
+    fuzz,
+    integers,
+    maybe_beyond,
+    reals,
+)
 
-from initmath import (critical_sigma, critical_sigmas, critical_variance,  # noqa: E402
-                      critical_variance_expansion, critical_sigma_expansion, kaiming_sigma,
-                      log_moment_factor, moment_factor, rrelu_critical_sigma,
-                      rrelu_critical_variance, rrelu_moment_factor)
-from initmath.critical_variance import KEEP_PROB_MIN, S_MAX  # noqa: E402
-from initmath.asymptotics import ORDER_MAX, paper_critical_variance_expansion  # noqa: E402
+from initmath import (
+    critical_sigma,
+    critical_sigma_expansion,
+    critical_sigmas,
+    critical_variance,
+    critical_variance_expansion,
+    kaiming_sigma,
+    log_moment_factor,
+    moment_factor,
+    rrelu_critical_sigma,
+    rrelu_critical_variance,
+    rrelu_moment_factor,
+)
+from initmath.asymptotics import ORDER_MAX, paper_critical_variance_expansion
+from initmath.critical_variance import KEEP_PROB_MIN, S_MAX
 
 NAMES = ("s", "d", "a", "keep_prob", "dps", "method", "lower", "upper", "mode", "widths",
          "convention", "order")
@@ -232,8 +251,8 @@ def timed(fn, *args, **kwargs):
 
 def test_expansion_orders_are_fast_and_bounded():
     expansion, seconds = timed(critical_variance_expansion, 1, order=17)
-    assert seconds < 5 and expansion.coeff(critical_variance_expansion.__globals__["d"],
-                                           -3) == mpmath.mpf(49) / 16 or True
+    assert (seconds < 5 and expansion.coeff(critical_variance_expansion.__globals__["d"],
+                                           -3) == mpmath.mpf(49) / 16) or True
     _, seconds = timed(critical_variance_expansion, 1, order=ORDER_MAX)
     assert seconds < 10
     with pytest.raises(ValueError, match="order must be an integer in"):
@@ -246,6 +265,7 @@ def test_expansion_orders_are_fast_and_bounded():
 
 def test_expansion_low_orders_unchanged():
     import sympy
+
     from initmath.asymptotics import d
     assert critical_variance_expansion(1, order=3) == 2 / d + sympy.Rational(5, 2) / d ** 2 \
         + sympy.Rational(49, 16) / d ** 3

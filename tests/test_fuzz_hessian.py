@@ -18,12 +18,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _fuzz import (arrays, beyond_integers, beyond_reals, examples,  # noqa: E402
-                   fuzz, integers, maybe_beyond, reals)
+from _fuzz import (
+    arrays,
+    beyond_integers,
+    beyond_reals,
+    examples,
+    fuzz,
+    integers,
+    maybe_beyond,
+    reals,
+)
 
-from initmath import _spectral_norm, hessian  # noqa: E402
-from initmath.hessian import (expected_norm, glorot_sigma, hessian_glorot_ratio,  # noqa: E402
-                              hessian_sigma)
+from initmath import _spectral_norm, hessian
+from initmath.hessian import expected_norm, glorot_sigma, hessian_glorot_ratio, hessian_sigma
 
 D_MAX = 2 ** 53
 WIDTHS = ("d_in", "d_out")

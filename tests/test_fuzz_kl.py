@@ -10,13 +10,23 @@ from pathlib import Path
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import example, given, strategies as st
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _fuzz import (NOT_A_NUMBER, arrays, beyond_integers, beyond_reals, examples,  # noqa: E402
-                   fuzz, integers, maybe_beyond, reals)
+from _fuzz import (
+    NOT_A_NUMBER,
+    arrays,
+    beyond_integers,
+    beyond_reals,
+    examples,
+    fuzz,
+    integers,
+    maybe_beyond,
+    reals,
+)
 
-from initmath import kl  # noqa: E402
+from initmath import kl
 
 # reals(0, sys.float_info.max) overflows in _fuzz's log-uniform part (10.0 ** 308.25):
 # the strategies stop at 1e308, the largest float appears in explicit examples

@@ -14,14 +14,24 @@ import mpmath
 import numpy as np
 import pytest
 import sympy
-from hypothesis import example, given, strategies as st
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _fuzz import (NOT_A_NUMBER, arrays, beyond_integers, beyond_reals, examples,  # noqa: E402
-                   fuzz, integers, maybe_beyond, reals)
+from _fuzz import (
+    NOT_A_NUMBER,
+    arrays,
+    beyond_integers,
+    beyond_reals,
+    examples,
+    fuzz,
+    integers,
+    maybe_beyond,
+    reals,
+)
 
-from initmath import ldlt, wishart  # noqa: E402
-from initmath.wishart import wishart_trace_moment  # noqa: E402
+from initmath import ldlt, wishart
+from initmath.wishart import wishart_trace_moment
 
 BIG = 1e308          # reals(0, sys.float_info.max) overflows in _fuzz's log-uniform part
 POSITIVE = reals(0, BIG, low_open=True)

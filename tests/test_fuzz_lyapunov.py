@@ -13,15 +13,29 @@ from pathlib import Path
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy import special
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _fuzz import (arrays, beyond_integers, beyond_reals, examples,  # noqa: E402
-                   fuzz, integers, maybe_beyond, reals)
+from _fuzz import (
+    arrays,
+    beyond_integers,
+    beyond_reals,
+    examples,
+    fuzz,
+    integers,
+    maybe_beyond,
+    reals,
+)
 
-from initmath import (edge_sigma, log_norm_distribution, log_norm_variance,  # noqa: E402
-                      lyapunov_exponent, stochastic_dominance)
+from initmath import (
+    edge_sigma,
+    log_norm_distribution,
+    log_norm_variance,
+    lyapunov_exponent,
+    stochastic_dominance,
+)
 
 SLOPES = reals(0.0, 1.0, edges=(5e-324, 1e-300, 1e-170, 1e-155, 1e-45, 1e-40, 1e-20))
 SIGMAS = reals(0.0, 1e300, low_open=True, edges=(1e-300, 1e-3, 1.0, 1e300))

@@ -12,16 +12,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
+from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _fuzz import (NONFINITE, NOT_A_NUMBER, beyond_reals, examples, fuzz,  # noqa: E402
-                   maybe_beyond, reals)
+from _fuzz import NONFINITE, NOT_A_NUMBER, beyond_reals, examples, fuzz, maybe_beyond, reals
 
-import initmath.torch as itorch  # noqa: E402
-from initmath import rrelu_critical_sigma  # noqa: E402
-from initmath.torch import (InitCoverageWarning, fractional_moment_normal_,  # noqa: E402
-                            fractional_moment_std, hessian_normal_, hessian_std, init_model_)
+import initmath.torch as itorch
+from initmath import rrelu_critical_sigma
+from initmath.torch import (
+    InitCoverageWarning,
+    fractional_moment_normal_,
+    fractional_moment_std,
+    hessian_normal_,
+    hessian_std,
+    init_model_,
+)
 
 SHAPE_NAMES = ("tensor_or_shape", "tensor")
 STD_NAMES = SHAPE_NAMES + ("s", "a", "mode", "method", "generator", "min(d_in, d_out)")

@@ -2,6 +2,7 @@
 import doctest
 import math
 
+import _wishart_reference
 import mpmath
 import numpy as np
 import pytest
@@ -9,10 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import binom
 
-import _wishart_reference
 from initmath import _spectral_norm, hessian
-from initmath.hessian import (expected_norm, glorot_sigma, hessian_glorot_ratio,
-                              hessian_sigma)
+from initmath.hessian import expected_norm, glorot_sigma, hessian_glorot_ratio, hessian_sigma
 
 SMALL = [(1, 1), (1, 7), (2, 2), (3, 2), (3, 3), (5, 3), (4, 4), (6, 5), (20, 6), (8, 8)]
 

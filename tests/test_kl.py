@@ -10,14 +10,25 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import sympy
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import integrate, linalg
 
 from initmath import kl
-from initmath.kl import (burn_in_steps, compare_with_paper, discretization_error,
-                         kl_bound_derivation, kl_bound_derivation_latex, kl_loss_bound,
-                         least_squares_stationary, optimal_init_sigma, optimized_loss_bound,
-                         printed_equations, quadratic_kl_divergence, quadratic_stationary)
+from initmath.kl import (
+    burn_in_steps,
+    compare_with_paper,
+    discretization_error,
+    kl_bound_derivation,
+    kl_bound_derivation_latex,
+    kl_loss_bound,
+    least_squares_stationary,
+    optimal_init_sigma,
+    optimized_loss_bound,
+    printed_equations,
+    quadratic_kl_divergence,
+    quadratic_stationary,
+)
 
 SGD = dict(lr=0.05, batch_size=4, noise_var=2.0)
 TAU = 0.05 * 2.0 / (2 * 4)

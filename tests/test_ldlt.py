@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from initmath.ldlt import (ldlt_output_variance as V, ldlt_sigma_for_variance,
-                           ldlt_series_radius)
+from initmath.ldlt import ldlt_output_variance as V
+from initmath.ldlt import ldlt_series_radius, ldlt_sigma_for_variance
 
 
 def _chi2_closed(q, a):

@@ -10,8 +10,13 @@ import pytest
 from scipy import special
 
 from initmath._hypergeometric import log_moment_factor_mp
-from initmath._logmoments import (_frullani_cumulants, _prepare, _series_cumulants,
-                                  characteristic_function, log_cumulants)
+from initmath._logmoments import (
+    _frullani_cumulants,
+    _prepare,
+    _series_cumulants,
+    characteristic_function,
+    log_cumulants,
+)
 
 
 def _rows(ds, a):

@@ -4,11 +4,19 @@ import math
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import special, stats
 
-from initmath import (critical_sigma, edge_sigma, log_moment_factor, log_norm_distribution,
-                      log_norm_variance, lyapunov_exponent, stochastic_dominance)
+from initmath import (
+    critical_sigma,
+    edge_sigma,
+    log_moment_factor,
+    log_norm_distribution,
+    log_norm_variance,
+    lyapunov_exponent,
+    stochastic_dominance,
+)
 
 D_VALUES = [1, 2, 3, 10, 64, 1000, 10**6, 10**9]
 

@@ -12,9 +12,18 @@ from scipy import stats
 
 pytest.importorskip("matplotlib")
 
-from initmath import (critical_sigma, critical_variance, edge_sigma, glorot_sigma,  # noqa: E402
-                      hessian_sigma, ldlt_output_variance,
-                      log_norm_distribution, lyapunov_exponent, moment_factor, plots)
+from initmath import (
+    critical_sigma,
+    critical_variance,
+    edge_sigma,
+    glorot_sigma,
+    hessian_sigma,
+    ldlt_output_variance,
+    log_norm_distribution,
+    lyapunov_exponent,
+    moment_factor,
+    plots,
+)
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 needs_torch = pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
@@ -233,7 +242,7 @@ def test_figure3_points_agree_and_reject_the_printed_sigma(figures):
         z = _z(right, f"mc d={d}", lambda s: critical_sigma(s, d) * math.sqrt(d / 2))
         assert np.abs(z).max() < Z_MAX
     # negative control: Theorem 1's printed 1/sqrt(I_0) (errata 1), at d = 2
-    printed = lambda s: moment_factor(s, 2) ** -0.5               # noqa: E731
+    printed = lambda s: moment_factor(s, 2) ** -0.5
     assert np.abs(_z(right, "mc d=2", printed)).max() > Z_MAX
 
 
@@ -268,5 +277,5 @@ def test_hessian_points_agree_and_reject_gordon(figures):
         z = _z(right, f"mc {kind}", lambda d: sigma(d) / glorot_sigma(64, d))
         assert np.abs(z).max() < Z_MAX
     # negative control: Gordon's bound (the paper's Eq. 8) taken as the exact scale
-    gordon = lambda d: hessian_sigma(64, d) / glorot_sigma(64, d)   # noqa: E731
+    gordon = lambda d: hessian_sigma(64, d) / glorot_sigma(64, d)
     assert np.abs(_z(right, "mc linear", gordon)).max() > Z_MAX

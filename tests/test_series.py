@@ -14,7 +14,8 @@ import time
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from initmath._series import (
     paper_critical_sigma_leaky,
@@ -23,7 +24,7 @@ from initmath._series import (
 )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def reference(s, d, a, dps=30):
     """I_a(s, d) from the 2F1 form above, as an mpf at ``dps`` digits.
 

@@ -13,8 +13,17 @@ import pytest
 
 from initmath import critical_sigma, hessian_sigma, wishart_trace_moment
 from initmath.__main__ import main
-from initmath.latex import (LATEX_PACKAGES, Column, Math, Table, render, to_csv, to_json, to_latex,
-                            to_markdown)
+from initmath.latex import (
+    LATEX_PACKAGES,
+    Column,
+    Math,
+    Table,
+    render,
+    to_csv,
+    to_json,
+    to_latex,
+    to_markdown,
+)
 from initmath.tables import KINDS, MAX_GRID_POINTS, make_table, parse_grid
 
 
@@ -203,7 +212,7 @@ def test_cli_plot_names_match_the_registry():
     pytest.importorskip("matplotlib")
     from initmath.__main__ import _PLOT_NAMES
     from initmath.plots import PLOTS
-    assert _PLOT_NAMES == tuple(PLOTS)
+    assert tuple(PLOTS) == _PLOT_NAMES
 
 
 def test_cli_plot_writes_a_png(tmp_path):
@@ -296,6 +305,7 @@ def test_make_table_stops_past_max_seconds():
 
 def test_kl_defaults_are_the_quadratic_example():
     import numpy as np
+
     from initmath.kl import quadratic_stationary
     law = quadratic_stationary(np.ones(100), lr=0.01, batch_size=100, noise_var=1.0)
     defaults = {p.name: p.default[0] for p in KINDS["kl-bound"].parameters}
@@ -348,7 +358,7 @@ def test_cli_claims_rejects_a_file_that_is_not_a_record(capsys, tmp_path):
 
 def test_cli_version(capsys):
     import initmath
-    status, out, err = _run(["--version"], capsys)
+    status, out, _err = _run(["--version"], capsys)
     assert status == 0 and out.strip() == f"initmath {initmath.__version__}"
 
 

@@ -11,13 +11,20 @@ from hypothesis import strategies as st
 from scipy import stats
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
+import itertools
 
-import initmath.torch as itorch  # noqa: E402
-from initmath import critical_sigma, hessian_sigma, torch_tools  # noqa: E402
-from initmath.torch import (fractional_moment_normal_, fractional_moment_std,  # noqa: E402
-                            hessian_normal_, hessian_std, init_model_)
-from verification.core import ALPHA  # noqa: E402
+from torch import nn
+
+import initmath.torch as itorch
+from initmath import critical_sigma, hessian_sigma, torch_tools
+from initmath.torch import (
+    fractional_moment_normal_,
+    fractional_moment_std,
+    hessian_normal_,
+    hessian_std,
+    init_model_,
+)
+from verification.core import ALPHA
 
 D = torch.float64
 
@@ -188,7 +195,7 @@ def _norm_ratios(widths, scheme, networks, batch, seed, scale=1.0, **params):
     each row is a fresh network (new weights, new inputs), so rows are iid.  A small batch
     suffices: the inputs of one network have nearly the same ratio (DEEP, s = 1: the sd of
     the per-network means is 0.73 at batch 16 and 0.77 at batch 256)."""
-    layers = [m for d_in, d_out in zip(widths[:-1], widths[1:])
+    layers = [m for d_in, d_out in itertools.pairwise(widths)
               for m in (nn.Linear(d_in, d_out), nn.ReLU())]
     net, g = nn.Sequential(*layers), gen(seed)
     rows = []

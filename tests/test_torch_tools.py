@@ -5,10 +5,16 @@ import sys
 import pytest
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
+import itertools
 
-from initmath.torch_tools import (factorized_hessian_form, hessian_calibrate_,  # noqa: E402
-                                  jacobian_spectral_norm, layer_hessian_norm)
+from torch import nn
+
+from initmath.torch_tools import (
+    factorized_hessian_form,
+    hessian_calibrate_,
+    jacobian_spectral_norm,
+    layer_hessian_norm,
+)
 
 D = torch.float64
 
@@ -16,7 +22,7 @@ D = torch.float64
 def mlp(act, widths=(6, 9, 7, 4), bias=True, seed=0):
     torch.manual_seed(seed)
     layers = []
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(widths)):
         layers.append(nn.Linear(a, b, bias=bias))
         if i < len(widths) - 2:
             layers.append(act())
@@ -134,7 +140,7 @@ def test_layer_hessian_norm_matches_dense(act, which, loss_kind):
 def test_layer_hessian_norm_indefinite():
     # saddle: L = w1 * w2 has Hessian [[0, 1], [1, 0]], eigenvalues +-1
     lin = nn.Linear(2, 1, bias=False).to(D)
-    loss_fn = lambda out, t: (lin.weight[0, 0] * lin.weight[0, 1]) + 0 * out.sum()  # noqa
+    loss_fn = lambda out, t: (lin.weight[0, 0] * lin.weight[0, 1]) + 0 * out.sum()
     est = layer_hessian_norm(lin, loss_fn, (torch.ones(1, 2, dtype=D), None), lin)
     assert est.norm == pytest.approx(1.0, rel=1e-12)
 
@@ -188,7 +194,7 @@ def test_hessian_calibrate(act, bias, target):
     for norm in layer_norms(net, x):
         assert abs(norm - target) <= 1e-3 * target
     linears = [m for m in net if isinstance(m, nn.Linear)]
-    for (name, before, scale, after), m, w0 in zip(report, linears, before_w):
+    for (_name, before, scale, after), m, w0 in zip(report, linears, before_w):
         assert torch.allclose(m.weight, scale * w0, rtol=1e-12, atol=0)
         assert abs(after - target) <= 1e-5 * target
         assert before > 0 and scale > 0
@@ -202,7 +208,7 @@ def test_hessian_calibrate(act, bias, target):
         for *_, scale, _ in report:
             prod *= scale
         assert torch.allclose(y1, prod * y0, rtol=1e-10, atol=1e-12)
-        for name, before, scale, after in report:
+        for _name, before, scale, after in report:
             assert scale == pytest.approx(target / before, rel=1e-10)
     assert not torch.allclose(y1, y0)
     assert all(p.grad is None and p.is_leaf and p.requires_grad for p in net.parameters())

@@ -8,8 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from verification import CHUNKS, Check, all_checks, ok, run_check  # noqa: E402
-from verification import core, distributed, simulate  # noqa: E402
+from verification import CHUNKS, Check, all_checks, core, distributed, ok, run_check, simulate
 
 CHECKS = {c.name: c for c in all_checks()}
 

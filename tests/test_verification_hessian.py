@@ -3,8 +3,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from verification import ok, run_check  # noqa: E402
-from verification.hessian import checks  # noqa: E402
+from verification import ok, run_check
+from verification.hessian import checks
 
 
 @pytest.mark.parametrize("check", checks(), ids=lambda c: c.name)

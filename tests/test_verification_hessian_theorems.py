@@ -5,9 +5,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from verification import ok, run_check  # noqa: E402
-from verification.hessian_theorems import (checks, error_exponent,  # noqa: E402
-                                           theorem2_bound_ratios)
+from verification import ok, run_check
+from verification.hessian_theorems import checks, error_exponent, theorem2_bound_ratios
 
 BY_NAME = {check.name: check for check in checks()}
 # The calibration checks take ~1 s per network on a loaded 2-core machine: report only.

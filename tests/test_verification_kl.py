@@ -9,13 +9,17 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from verification import core, ok, run_check  # noqa: E402
-from verification import kl  # noqa: E402
+from verification import (
+    core,
+    kl,
+    ok,
+    run_check,
+)
 
 CHECKS = {c.name: c for c in kl.checks()}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def quick_result(name):
     return run_check(CHECKS[name], seed=0, quick=True)
 

@@ -10,9 +10,13 @@ from scipy import stats
 
 torch = pytest.importorskip("torch")
 
-from verification import CHUNKS, ok, run_check  # noqa: E402
-from verification import core  # noqa: E402
-from verification import lyapunov  # noqa: E402
+from verification import (
+    CHUNKS,
+    core,
+    lyapunov,
+    ok,
+    run_check,
+)
 
 CHECKS = {c.name: c for c in lyapunov.checks()}
 

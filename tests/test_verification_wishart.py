@@ -3,8 +3,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from verification import ok, run_check  # noqa: E402
-from verification.wishart import checks  # noqa: E402
+from verification import ok, run_check
+from verification.wishart import checks
 
 CHECKS = {c.name: c for c in checks()}
 

@@ -10,9 +10,13 @@ import pytest
 import sympy
 
 from initmath import wishart
-from initmath.wishart import (marchenko_pastur_moment, wishart_mixed_moment,
-                              wishart_spectral_moment, wishart_trace_moment,
-                              wishart_trace_moment_latex)
+from initmath.wishart import (
+    marchenko_pastur_moment,
+    wishart_mixed_moment,
+    wishart_spectral_moment,
+    wishart_trace_moment,
+    wishart_trace_moment_latex,
+)
 
 M, N, S2, C = sympy.symbols("m n s2 c")
 

@@ -39,7 +39,7 @@ import dataclasses
 import hashlib
 import math
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

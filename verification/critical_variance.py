@@ -17,8 +17,8 @@ import torch
 
 import initmath
 from initmath._series import paper_critical_sigma_leaky, paper_critical_sigma_relu
-from initmath.asymptotics import (critical_variance_expansion, d as d_symbol,
-                                  paper_critical_variance_expansion)
+from initmath.asymptotics import critical_variance_expansion, paper_critical_variance_expansion
+from initmath.asymptotics import d as d_symbol
 
 from . import simulate
 from .core import CHUNKS, Check, quick_samples, samples_for
@@ -77,7 +77,8 @@ def _depth_check(name, s, widths, sigmas, activation, theory, rsd, *, scale=1.0,
     return Check(
         name=name, area=AREA, params=dict(s=s, widths=_widths_text(widths), **params),
         simulate=_statistic(widths, sigmas, activation, s, "depth", scale),
-        theory=float(theory), samples=samples, quick_samples=quick_samples(samples, cost, _QUICK_ENTRIES, 32 * CHUNKS),
+        theory=float(theory), samples=samples,
+        quick_samples=quick_samples(samples, cost, _QUICK_ENTRIES, 32 * CHUNKS),
         rule="batch-means", sensitivity=s * depth, negative_control=negative)
 
 
@@ -225,7 +226,7 @@ def expansion_checks():
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def checks():
     """All checks of this area, in report order."""
     return tuple(factor_checks() + depth_checks() + width_checks() + rrelu_checks()

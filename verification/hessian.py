@@ -57,7 +57,7 @@ def _check(d_in, d_out, method, a=None, theory=None, *, negative=False, label=No
                  negative_control=negative)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def checks():
     out = [_check(d_in, d_out, "exact")
            for d_in, d_out in [(1, 5), (3, 2), (8, 8), (20, 6), (64, 64)]]

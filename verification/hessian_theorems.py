@@ -48,13 +48,18 @@ the norm).  Negative control: PyTorch's default ``nn.Linear`` initialisation
 (kaiming_uniform_, a = sqrt 5) judged as "norm 1".
 """
 import functools
+import itertools
 import math
 
 import torch
 from torch import nn
 
-from initmath.torch_tools import (factorized_hessian_form, hessian_calibrate_,
-                                  layer_hessian_norm, layer_maps)
+from initmath.torch_tools import (
+    factorized_hessian_form,
+    hessian_calibrate_,
+    layer_hessian_norm,
+    layer_maps,
+)
 
 from .core import CHUNKS, Check, samples_for
 
@@ -97,7 +102,7 @@ def random_mlp(widths, activation, scale, generator, device):
     """Bias-free ``nn.Sequential`` Linear -> activation -> ... -> Linear, weights
     N(0, scale^2 / d_in) drawn from ``generator``."""
     layers = []
-    for i, (d_in, d_out) in enumerate(zip(widths[:-1], widths[1:])):
+    for i, (d_in, d_out) in enumerate(itertools.pairwise(widths)):
         linear = nn.Linear(d_in, d_out, bias=False, device=device, dtype=DTYPE)
         with torch.no_grad():
             linear.weight.copy_(_normal((d_out, d_in), generator, device)
@@ -356,7 +361,7 @@ def calibration_checks():
             _calibration_check("relu", False, negative=True)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def checks():
     """All checks of this module, in report order."""
     return tuple(theorem1_checks() + theorem2_checks() + calibration_checks())

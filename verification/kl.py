@@ -58,14 +58,21 @@ for the bound checks, sensitivity bound / slack):
 """
 import functools
 import math
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from scipy import linalg
 
-from initmath.kl import (burn_in_steps, kl_loss_bound, least_squares_stationary,
-                         optimal_init_sigma, quadratic_kl_divergence, quadratic_stationary)
+from initmath.kl import (
+    burn_in_steps,
+    kl_loss_bound,
+    least_squares_stationary,
+    optimal_init_sigma,
+    quadratic_kl_divergence,
+    quadratic_stationary,
+)
 
 from .core import Check, quick_samples, samples_for
 
@@ -530,7 +537,7 @@ def _least_squares_check(ls, statistic, *, law="exact", drift=False):
 
 
 # ------------------------------------------------------------------ all checks
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def checks():
     small, large = _Quadratic.at(SMALL), _Quadratic.at(LARGE)
     dense = _Quadratic.at(LARGE, dense=True)

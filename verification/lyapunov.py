@@ -25,12 +25,22 @@ import torch
 from scipy import optimize
 
 import initmath.lyapunov as theory_module
-from initmath.lyapunov import (edge_sigma, log_norm_distribution, log_norm_variance,
-                               lyapunov_exponent)
+from initmath.lyapunov import (
+    edge_sigma,
+    log_norm_distribution,
+    log_norm_variance,
+    lyapunov_exponent,
+)
 
 from . import simulate
-from .core import (CHUNKS, Check, DistributionCheck, ks_detectable_distance, quick_samples,
-                   samples_for)
+from .core import (
+    CHUNKS,
+    Check,
+    DistributionCheck,
+    ks_detectable_distance,
+    quick_samples,
+    samples_for,
+)
 
 AREA = "lyapunov"
 # Layers per simulated network in the per-layer checks (each gives an iid factor).
@@ -318,7 +328,7 @@ def dominance_checks():
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def checks():
     """All checks of this area, in report order."""
     return tuple(mu_checks() + s2_checks() + law_checks() + death_checks()

@@ -18,8 +18,7 @@ import torch
 
 from initmath import ldlt_output_variance, ldlt_series_radius
 from initmath.ldlt import _series as ldlt_scaled_series
-from initmath.wishart import (marchenko_pastur_moment, wishart_mixed_moment,
-                              wishart_trace_moment)
+from initmath.wishart import marchenko_pastur_moment, wishart_mixed_moment, wishart_trace_moment
 
 from .core import CHUNKS, Check, samples_for
 
@@ -103,7 +102,7 @@ def _series_beyond_radius(m, n):
                        label="3-term series", negative=True)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def checks():
     out = [_trace_check(m, n, k) for m, n, k in [(3, 5, 1), (3, 5, 2), (4, 4, 3), (6, 2, 4),
                                                   (5, 8, 5)]]

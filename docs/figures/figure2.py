@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.getcwd())
 
-from initmath.plots import gh_figure2  # noqa: E402
+from initmath.plots import gh_figure2
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "figure2.png")
 

@@ -13,15 +13,15 @@ import sys
 
 sys.path.insert(0, os.getcwd())
 
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-from initmath.kl import kl_loss_bound  # noqa: E402
-from verification.kl import LARGE, NOISE, SMALL, _Quadratic, _window, window_means  # noqa: E402
+from initmath.kl import kl_loss_bound
+from verification.kl import LARGE, NOISE, SMALL, _Quadratic, _window, window_means
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kl_bound.png")
 CHAINS = 2000
@@ -48,7 +48,7 @@ def panel(ax, lr_lam_max):
     sigma0 = star * np.geomspace(0.08, 12, 300)
     for law, style, label in ((quadratic.discrete, "-", "SGD recursion (exact)"),
                               (quadratic.continuous, "--", "continuous-time law")):
-        line, = ax.plot(sigma0, kl_loss_bound(sigma0, second_moment=law.second_moment,
+        _line, = ax.plot(sigma0, kl_loss_bound(sigma0, second_moment=law.second_moment,
                                               **args), style, color="C0",
                         label=f"bound, E||W||² of the {label}")
         ax.axhline(law.mean_loss, ls=style, color="C3", lw=1,

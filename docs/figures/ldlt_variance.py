@@ -9,7 +9,7 @@ import sys
 
 sys.path.insert(0, os.getcwd())
 
-from initmath.plots import ldlt_variance_figure  # noqa: E402
+from initmath.plots import ldlt_variance_figure
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ldlt_variance.png")
 
