@@ -2,7 +2,6 @@
 is not installed (the core of initmath installs without them)."""
 import importlib.util
 
-_NEEDS = {"torch": ["initmath/torch_tools.py", "initmath/torch.py"],
-          "matplotlib": ["initmath/plots.py"]}
+_NEEDS = {"torch": ["initmath/nn"], "matplotlib": ["initmath/outputs/plots.py"]}
 collect_ignore = sorted({path for package, paths in _NEEDS.items()
                          if importlib.util.find_spec(package) is None for path in paths})

@@ -47,12 +47,26 @@ def print_machine(info):
           f"mpmath {info['mpmath']} ({info['mpmath_backend']})")
 
 
+def setup(description, argv, **options):
+    """A benchmark's command line: --json PATH, plus ``options`` (name -> argparse keywords
+    of --name).  Parse argv, print the machine; return (args, machine info)."""
+    import argparse
+    parser = argparse.ArgumentParser(description=description)
+    for name, keywords in options.items():
+        parser.add_argument(f"--{name}", **keywords)
+    parser.add_argument("--json", metavar="PATH")
+    args = parser.parse_args(argv)
+    info = machine_info()
+    print_machine(info)
+    return args, info
+
+
 def torch_rate(function, units, device, seconds=1.0, rounds=3):
     """units per second of function() on a torch device: the best of ``rounds`` rounds of
     ~``seconds`` each (synchronising CUDA around every round), after one warm-up call."""
     import torch
     function()
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     best = 0.0
     for _ in range(rounds):
         sync()
@@ -66,21 +80,19 @@ def torch_rate(function, units, device, seconds=1.0, rounds=3):
 
 
 def torch_setup(description, argv):
-    """The torch benchmarks' command line (--device auto|cpu|cuda, --json PATH): parse it,
-    choose the device, print the machine; return (args, device, machine info)."""
-    import argparse
-
+    """The torch benchmarks' command line (--device auto|cpu|cuda|cuda:N, --json PATH): parse
+    it, resolve the device, print the machine; return (args, torch.device, machine info)."""
     import torch
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--json", metavar="PATH")
-    args = parser.parse_args(argv)
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" \
-        else args.device
-    info = machine_info()
-    info["device"] = torch.cuda.get_device_name() if device == "cuda" else info["processor"]
+
+    from initmath._cli import option_type
+    from initmath.nn.device import resolve_device
+    args, info = setup(description, argv, device={
+        "type": option_type(resolve_device), "default": "auto",
+        "help": "'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ... (default: auto)"})
+    device = args.device
+    info["device"] = (torch.cuda.get_device_name(device) if device.type == "cuda"
+                      else info["processor"])
     info["torch_threads"] = torch.get_num_threads()
-    print_machine(info)
     print(f"device   {device} ({info['device']}), torch {torch.__version__}, "
           f"{info['torch_threads']} threads")
     return args, device, info

@@ -1,4 +1,4 @@
-"""Timings of the Laplace-transform engine (initmath._laplace).
+"""Timings of the Laplace-transform engine (initmath._engine.laplace).
 
 (a) scalar float64 call: N=1, h=0.5, c=[1, 1e-4], w=[.5, .5], d from 1 to 1e9;
 (b) vectorised float64: N=10^4 rows, h ~ U[0.025, 2], d log-uniform integers in
@@ -16,7 +16,7 @@ import mpmath
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from initmath._laplace import log_moment, log_moment_mp
+from initmath._engine.laplace import log_moment, log_moment_mp
 
 
 def main():

@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/bench_series_speedup.py [--repeat N] [--json PATH]
 
-Times ``initmath._series.series_moment_factor(1.0, 1024, 0.01, rtol=1e-13)`` (the
+Times ``initmath._engine.series.series_moment_factor(1.0, 1024, 0.01, rtol=1e-13)`` (the
 paper's series, vectorized), a naive term-by-term loop over the same equations, and
 ``initmath.moment_factor(1.0, 1024, 0.01)``; prints the
 times (best and median of N calls after one warm-up call), their relative difference,
@@ -17,7 +17,7 @@ from _common import machine_info, print_machine, time_calls, write_json
 from scipy.special import betaln, gammaln
 
 from initmath import moment_factor
-from initmath._series import series_moment_factor
+from initmath._engine.series import series_moment_factor
 
 S, D, A = 1.0, 1024, 0.01
 SERIES_RTOL = 1e-13

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_sgd_chains.py [--device auto|cpu|cuda] [--json PATH]
+    python benchmarks/bench_sgd_chains.py [--device auto|cpu|cuda|cuda:N] [--json PATH]
 
 For K in {10, 100, 1000} parameters and 1e3, 1e4, 1e5 parallel chains: chain-steps per
 second of ``verification.kl.quadratic_sgd``'s step (one chain-step = one update
@@ -25,7 +25,7 @@ SECONDS = 0.5                   # per timing round
 def main(argv=None):
     args, device, info = torch_setup(__doc__.splitlines()[0], argv)
     generator = torch.Generator(device=device).manual_seed(0)
-    report = {"machine": info, "torch_device": device, "runs": []}
+    report = {"machine": info, "torch_device": str(device), "runs": []}
     for K in DIMENSIONS:
         problem = quadratic_sgd(np.geomspace(1.0, 2.0, K), lr=0.05, batch_size=8,
                                 noise_var=2.0, device=device)

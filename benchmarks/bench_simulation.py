@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_simulation.py [--device auto|cpu|cuda] [--json PATH]
+    python benchmarks/bench_simulation.py [--device auto|cpu|cuda|cuda:N] [--json PATH]
 
 For d in {64, 256, 1024}: layer-samples per second of
 ``verification.simulate.norm_ratios`` (one layer-sample = drawing one d x d Gaussian
@@ -24,9 +24,9 @@ LAYERS = 4
 def main(argv=None):
     args, device, info = torch_setup(__doc__.splitlines()[0], argv)
     generator = torch.Generator(device=device).manual_seed(0)
-    report = {"machine": info, "torch_device": device, "widths": {}}
+    report = {"machine": info, "torch_device": str(device), "widths": {}}
     for d in WIDTHS:
-        batch = max(1, simulate.MEMORY_BYTES[device] // (4 * d * d))
+        batch = max(1, simulate.MEMORY_BYTES[device.type] // (4 * d * d))
         buffer = torch.empty(batch, d, d, device=device)
         normals = torch_rate(lambda: torch.randn(buffer.shape, generator=generator,
                                                  out=buffer), buffer.numel(), device)

@@ -9,10 +9,8 @@ Usage::
 2. ``wishart_mixed_moment((k/2, k/2), m, n)``, cold: the general zonal expansion, whose
    Jack table costs ~p(k)^2, k = 10, 16, 20, 24.
 """
-import argparse
-
 import sympy
-from _common import machine_info, print_machine, time_calls, write_json
+from _common import setup, time_calls, write_json
 
 from initmath import wishart
 
@@ -32,11 +30,8 @@ def cold(function, *args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", metavar="PATH")
-    args = parser.parse_args(argv)
-    report = {"machine": machine_info(), "trace_s": {}, "mixed_s": {}}
-    print_machine(report["machine"])
+    args, info = setup(__doc__.splitlines()[0], argv)
+    report = {"machine": info, "trace_s": {}, "mixed_s": {}}
     print("1. wishart_trace_moment(k, m, n), symbolic, cold caches, best of 3")
     for k in TRACE_K:
         poly, t = time_calls(lambda: cold(wishart.wishart_trace_moment, k, M, N), 3)

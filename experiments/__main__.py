@@ -22,7 +22,8 @@ import time
 
 import torch
 
-from initmath.__main__ import SEED_MAX, OneLineParser, _integer_option
+from initmath._cli import SEED_MAX, OneLineParser, integer_option, option_type
+from initmath.nn.device import resolve_device
 
 from . import EXPERIMENTS, train
 from .data import DATASETS, load_dataset
@@ -57,12 +58,12 @@ def _parser(prog):
                         help="run only this experiment (repeatable; default: all)")
     parser.add_argument("--out", default=DEFAULT_OUT,
                         help=f"output folder, created if missing (default: {DEFAULT_OUT})")
-    parser.add_argument("--seed", type=_integer_option("seed", 0, SEED_MAX), default=0,
+    parser.add_argument("--seed", type=integer_option("seed", 0, SEED_MAX), default=0,
                         help="base seed, in [0, 2**63 - 1] (default: 0)")
-    parser.add_argument("--device", default="auto",
+    parser.add_argument("--device", type=option_type(resolve_device), default="auto",
                         help="'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:1', ... "
                              "(default: auto)")
-    parser.add_argument("--threads", type=_integer_option("threads", 1, 1024), default=1,
+    parser.add_argument("--threads", type=integer_option("threads", 1, 1024), default=1,
                         help="torch CPU threads, in [1, 1024] (default: 1, the fastest for "
                              "these small models)")
     parser.add_argument("--data", default=None, help="folder with the four IDX files")
@@ -71,20 +72,8 @@ def _parser(prog):
     return parser
 
 
-def _device(name):
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError as error:
-        raise ValueError(f"--device: {error}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda asked for, but CUDA is not available")
-    return str(device)
-
-
 def _machine(device):
-    gpu = f", {torch.cuda.get_device_name(device)}" if device.startswith("cuda") else ""
+    gpu = f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, "
             f"{torch.get_num_threads()} torch thread(s), device {device}{gpu}; "
             f"Python {platform.python_version()}, torch {torch.__version__}")
@@ -126,17 +115,16 @@ def run(args):
         raise ValueError(f"--seed must be an integer >= 0, got {args.seed}")
     if args.threads < 1:
         raise ValueError(f"--threads must be an integer >= 1, got {args.threads}")
-    device = _device(args.device)
     _output_folder(args.out)
     torch.set_num_threads(args.threads)
     data = load_dataset(args.dataset or ("mnist" if args.data else "digits"), args.data,
                         args.seed)
     names = args.only or list(EXPERIMENTS)
     print(f"experiments: {', '.join(names)} ({'quick' if args.quick else 'full'} run) on "
-          f"{device}, dataset {data.name}; results go to {args.out}", file=sys.stderr,
+          f"{args.device}, dataset {data.name}; results go to {args.out}", file=sys.stderr,
           flush=True)
     sections = [f"# Experiment results ({'quick' if args.quick else 'full'} run)\n",
-                f"{datetime.date.today().isoformat()}; {_machine(device)}; dataset "
+                f"{datetime.date.today().isoformat()}; {_machine(args.device)}; dataset "
                 f"{data.name} ({len(data.y_train)} train / {len(data.y_test)} test); "
                 f"base seed {args.seed}.\n", READING_NOTES]
     total = time.perf_counter()
@@ -147,7 +135,8 @@ def run(args):
             print(f"{name} ({number}/{len(names)}): started", file=sys.stderr, flush=True)
             train.on_run = progress = _Progress(name)
             start = time.perf_counter()
-            text = module.run_experiment(data, args.out, base_seed=args.seed, device=device,
+            text = module.run_experiment(data, args.out, base_seed=args.seed,
+                                         device=args.device,
                                          config=module.QUICK if args.quick else module.FULL)
             seconds = time.perf_counter() - start
             sections.append(f"## {name}\n\n{text}\nWall time: {seconds:.1f} s.\n")

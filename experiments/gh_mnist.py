@@ -4,7 +4,7 @@ Width 64, depth 20 (19 hidden ReLU layers of width 64 and a linear readout), pla
 ``epochs`` epochs, ``seeds`` seeds, the same seeds (data order and normal draws) for every
 scheme: Xavier, Kaiming, random walk (Sussillo & Abbott), the paper's two-term
 :math:`\sigma^2 = 2/d + 3/d^2` ("s = 0.8"), and the exact :math:`\bar\sigma_0(0.8, 64)`
-(``initmath.critical_sigma(0.8, 64)``, through ``initmath.torch.init_model_``).
+(``initmath.critical_sigma(0.8, 64)``, through ``initmath.nn.init_model_``).
 
 Reported: final train/test loss and accuracy, mean and standard deviation over seeds as
 in the paper's table, with t intervals; each scheme minus Kaiming, paired over seeds

@@ -1,12 +1,12 @@
 """Writing results: each table as Markdown, booktabs LaTeX and JSON (full precision, read
 by the paper-claims report), each figure as PNG.
 
-Tables are :class:`initmath.latex.Table` objects rendered by :mod:`initmath.latex`, so the
-experiments' tables look like the library's.
+Tables are :class:`initmath.outputs.latex.Table` objects rendered by
+:mod:`initmath.outputs.latex`, so the experiments' tables look like the library's.
 """
 import os
 
-from initmath.latex import Column, Table, to_json, to_latex, to_markdown
+from initmath.outputs.latex import Column, Table, to_json, to_latex, to_markdown
 
 __all__ = ["DIGITS", "make_table", "new_figure", "save_figure", "write_table"]
 

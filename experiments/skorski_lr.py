@@ -7,7 +7,7 @@ scheme (Hessian-norm :math:`E\lVert D_0 W\rVert_2 = 1`, Glorot, Kaiming) and eac
   cross-entropy over the whole training set with respect to *all* parameters, by
   ``scipy.sparse.linalg.eigsh`` (largest algebraic eigenvalue) on Hessian-vector
   products; and, with the library's per-layer tool
-  :func:`initmath.torch.layer_hessian_norm`, :math:`\max_k \lVert H_{w^{(k)}}\rVert_2`
+  :func:`initmath.nn.layer_hessian_norm`, :math:`\max_k \lVert H_{w^{(k)}}\rVert_2`
   over the weight blocks (a lower bound of :math:`\lVert H\rVert_2`);
 * the largest stable constant learning rate :math:`\eta^*`: on the geometric grid
   :math:`\eta_j = \eta_0 2^{j/2}`, the largest :math:`\eta_j` for which plain SGD (the
@@ -29,7 +29,7 @@ import torch
 from scipy.sparse.linalg import LinearOperator, eigsh
 from torch import nn
 
-from initmath.torch import layer_hessian_norm
+from initmath.nn import layer_hessian_norm
 
 from . import report, stats
 from .train import derive_seed, initialized_mlp, run

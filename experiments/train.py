@@ -12,7 +12,7 @@ Initialization schemes (:data:`SCHEMES`; every bias is set to zero):
 
 ``normal``        :math:`N(0, \sigma_0^2)` for every weight (parameter ``sigma``), Horii & Has.
 ``kaiming``       He normal, :math:`\sqrt{2/\mathrm{fan\_in}}`
-                  (:func:`initmath.torch.init_model_`, equal to ``kaiming_normal_``).
+                  (:func:`initmath.nn.init_model_`, equal to ``kaiming_normal_``).
 ``xavier``        Glorot normal, :math:`\sqrt{2/(\mathrm{fan\_in}+\mathrm{fan\_out})}`.
 ``fractional-moment``  Gurbuzbalaban & Hu's exact :math:`\bar\sigma_0(s, d)` (parameter
                   ``s``; per-neuron convention, so a square ``d x d`` layer gets exactly
@@ -22,7 +22,7 @@ Initialization schemes (:data:`SCHEMES`; every bias is set to zero):
                   :math:`\sigma = g/\sqrt{d}`,
                   :math:`g = \sqrt 2\, e^{1.2/(\max(d, 6) - 2.4)}`, d = fan_in.
 ``hessian``       Skorski's spectral-norm scale with the ReLU mask,
-                  :math:`E\lVert D_0 W\rVert_2 = 1` (:func:`initmath.torch.hessian_normal_`).
+                  :math:`E\lVert D_0 W\rVert_2 = 1` (:func:`initmath.nn.hessian_normal_`).
 """
 import itertools
 import math
@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from initmath import _validate
-from initmath.torch import init_model_
+from initmath.nn import init_model_
 
 __all__ = [
     "ACTIVATIONS",
@@ -126,7 +126,7 @@ def _two_term_std(fan_in):
 
 # schemes that are one std per layer from the fan-in, filled with torch.nn.init.normal_
 _FAN_IN_STDS = {"random-walk": _random_walk_std, "two-term": _two_term_std}
-# schemes handed to initmath.torch.init_model_ (its scheme name, fixed parameters). The
+# schemes handed to initmath.nn.init_model_ (its scheme name, fixed parameters). The
 # papers' schemes use the ReLU scale on every layer, whatever follows it (the output layer,
 # tanh in the comparison networks), so the slope is an explicit override of what
 # init_model_ would read from the model.

@@ -42,19 +42,22 @@ _LAZY = {"critical_variance_expansion": "asymptotics", "critical_sigma_expansion
                                     "optimized_loss_bound", "quadratic_stationary",
                                     "quadratic_kl_divergence", "discretization_error",
                                     "least_squares_stationary", "burn_in_steps",
-                                    "kl_bound_derivation", "kl_bound_derivation_latex",
-                                    "printed_equations", "compare_with_paper")}}
+                                    "kl_bound_derivation", "kl_bound_derivation_latex")}}
+# The paper's printed equations, now in initmath.papers.horii_has (deprecated here).
+_MOVED_TO_PAPERS = ("printed_equations", "compare_with_paper")
 
 
 def __getattr__(name):
     if name in _LAZY:
         import importlib
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    if name in _MOVED_TO_PAPERS:
+        from .papers import horii_has
+        return horii_has.moved_from(__name__, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "burn_in_steps",
-    "compare_with_paper",
     "critical_sigma",
     "critical_sigma_expansion",
     "critical_sigmas",
@@ -82,7 +85,6 @@ __all__ = [
     "moment_factor",
     "optimal_init_sigma",
     "optimized_loss_bound",
-    "printed_equations",
     "quadratic_kl_divergence",
     "quadratic_stationary",
     "rrelu_critical_sigma",

@@ -1,5 +1,11 @@
 """The ``initmath`` command (also ``python -m initmath``).
 
+This module is the application layer on top of the library: it is the one place in
+initmath that calls into the ``verification`` package, for ``initmath verify`` (forwarded
+to ``python -m verification``) and for the simulated points of ``initmath plot``
+(``verification.figures.figure_points``, imported inside the command).  The library,
+the output layer :mod:`initmath.outputs` included, never imports verification.
+
 Examples::
 
     initmath sigma --s 0.8 --d 64 --a 0.01 --dps 30
@@ -22,19 +28,20 @@ import importlib
 import json
 import math
 import os
-import re
 import sys
 import threading
 
-from . import __version__, _validate, latex, tables
+from . import __version__, _validate
+from ._cli import SEED_MAX, OneLineParser, fail, integer_option, one_value, option_type, writable
+from .outputs import latex, tables
 
-# Figure names of initmath.plots.PLOTS (listed here so that --help needs no matplotlib).
+# Figure names of initmath.outputs.plots.PLOTS (listed here so that --help needs no
+# matplotlib).
 _PLOT_NAMES = ("gh-figure1", "gh-figure2", "gh-figure3", "lyapunov", "ldlt-variance",
                "hessian-vs-glorot")
 # Terms of the 1/d expansion the sigma command prints beside sigma-bar (a context line;
 # initmath.critical_sigma_expansion itself computes up to asymptotics.ORDER_MAX = 60).
 ORDER_MAX = 6
-SEED_MAX = 2 ** 63 - 1
 
 _GRID_HELP = """Grid values: numbers separated by spaces or commas (--s 0.5 1 2 or --s 0.5,1,2), or
 ranges start:stop:step (arithmetic, inclusive) and start:stop:xF (geometric, factor F > 1,
@@ -44,44 +51,15 @@ table stops with an error once it would take more than --max-seconds (default 30
 
 
 # --------------------------------------------------------------------------- option types
-def _option_type(convert):
-    """An argparse type from convert(text), whose ValueError becomes argparse's one-line
-    "--option: message" error."""
-    def option(text):
-        try:
-            return convert(text)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-    option.__name__ = convert.__name__
-    return option
-
-
-def _one(text, parse):
-    if "," in text:
-        raise ValueError(f"takes one value, got {tables._show(text)} (for a table over several "
-                         "values use 'initmath table')")
-    return parse(text)
-
-
-def _integer_option(name, low=1, high=_validate.D_MAX):
-    def integer(text):
-        value = _one(text, tables._integer)
-        if not low <= value <= high:
-            shown = "2**63 - 1" if high == SEED_MAX else _validate.bound_text(high)
-            raise ValueError(f"{name} must be an integer in [{low}, {shown}], "
-                             f"got {tables._show(text)}")
-        return value
-    return _option_type(integer)
-
-
 def _real_option(name, low=None, high=None, **openness):
     def real(text):
-        return float(_validate.real(_one(text, tables._number), name, low, high, **openness))
-    return _option_type(real)
+        return float(_validate.real(one_value(text, tables._number), name, low, high,
+                                    **openness))
+    return option_type(real)
 
 
 def _grid_option(kind):
-    return _option_type(lambda text: tables.parse_grid(text, kind))
+    return option_type(lambda text: tables.parse_grid(text, kind))
 
 
 def _add(parser, name, **options):
@@ -96,18 +74,6 @@ def _add(parser, name, **options):
 
 
 # --------------------------------------------------------------------------- files
-def _writable(path, option):
-    """Check before any work that path can be written (its folder exists, is writable)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise ValueError(f"{option}: {path!r} is a folder, not a file")
-    if not os.path.isdir(folder):
-        raise ValueError(f"{option}: cannot write {path!r}: the folder {folder!r} does not exist")
-    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-        raise ValueError(f"{option}: cannot write {path!r}: permission denied")
-    return path
-
-
 def _write(path, option, text):
     try:
         with open(path, "w", encoding="utf-8") as handle:
@@ -149,7 +115,7 @@ def _sigma(args):
 def _table(args):
     spec = tables.KINDS[args.kind]
     if args.out:
-        _writable(args.out, "--out")
+        writable(args.out, "--out")
     grid = {}
     for parameter in spec.parameters:
         items = getattr(args, parameter.name)
@@ -177,8 +143,11 @@ def _table(args):
 
 
 def _claims(args):
-    from .claims import claims_report
-    _writable(args.out, "--out")
+    from .papers import claims_report
+    writable(args.out, "--out")
+    if args.experiments is not None and not os.path.isdir(args.experiments):
+        raise ValueError(f"--experiments: {args.experiments!r} is not a folder (give the "
+                         "folder written by python -m experiments --out DIR)")
     record = None
     if args.verification is not None:
         try:
@@ -192,7 +161,7 @@ def _claims(args):
                              "give the file written by 'initmath verify --json FILE'") from None
     with _working("claims"):
         try:
-            text = claims_report(record)
+            text = claims_report(record, experiments_dir=args.experiments)
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             if record is None:
                 raise
@@ -228,11 +197,15 @@ def _working(description):
 
 
 def _plot(args):
-    from .plots import PLOTS
-    _writable(args.out, "--out")
+    from .outputs import plots
+    writable(args.out, "--out")
+    plots.check_options(args.out)                 # the suffix, before any simulation
     with _working(f"plot {args.name}"):
-        PLOTS[args.name](args.out, monte_carlo=not args.no_monte_carlo, seed=args.seed,
-                         quick=args.quick)
+        points = None
+        if not args.no_monte_carlo:
+            from verification.figures import figure_points
+            points = figure_points(args.name, seed=args.seed, quick=args.quick)
+        plots.PLOTS[args.name](args.out, monte_carlo=points, seed=args.seed, quick=args.quick)
     print(f"wrote {args.out}", file=sys.stderr)
 
 
@@ -247,14 +220,14 @@ def _forward(command, argv):
     try:
         forwarded_main = importlib.import_module(f"{package}.__main__").main
     except ImportError as error:
-        _fail(prog, f"needs the {extra} extra (pip install 'initmath[{extra}]'): "
-                    f"{error}", "initmath")
+        fail(prog, f"needs the {extra} extra (pip install 'initmath[{extra}]'): {error}",
+             "initmath")
     try:
         return forwarded_main(argv, prog=prog)
     except Exception as error:
         if os.environ.get("INITMATH_TRACEBACK"):
             raise
-        _fail(prog, _message(error))
+        fail(prog, _message(error))
 
 
 def _message(error):
@@ -269,35 +242,6 @@ def _message(error):
             "INITMATH_TRACEBACK=1 shows the traceback)")
 
 
-def _fail(prog, message, help_prog=None):
-    message = " ".join(str(message).split()) or "failed"
-    sys.stderr.write(f"{prog}: error: {message} (see '{help_prog or prog} --help')\n")
-    raise SystemExit(2)
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """Bad arguments: one line on stderr (the subcommand, the option, what is wrong, where
-    the help is), exit status 2 (argparse's convention); option names never abbreviated.
-    Shared with ``python -m verification`` and ``python -m experiments``."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("allow_abbrev", False)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message):
-        # argparse's "argument --d: invalid ..." as "--d: invalid ..."
-        _fail(self.prog, re.sub(r"^argument ([^:\s]+?)(/[^:\s]+)*: ", r"\1: ", str(message)))
-
-    def parse_args(self, args=None, namespace=None):
-        """As argparse's, but arguments left over are reported by the subcommand that was
-        chosen (its parser is the namespace's _parser), not by the top-level command."""
-        namespace, extras = self.parse_known_args(args, namespace)
-        if extras:
-            getattr(namespace, "_parser", self).error(
-                f"unrecognized arguments: {' '.join(extras)}")
-        return namespace
-
-
 def _parser():
     parser = OneLineParser(
         prog="initmath", description=__doc__.splitlines()[0],
@@ -309,14 +253,14 @@ def _parser():
     sigma.set_defaults(_parser=sigma)
     sigma.add_argument("--s", type=_real_option("s", 0, low_open=True), required=True,
                        help="moment order s > 0")
-    sigma.add_argument("--d", type=_integer_option("d"), required=True,
+    sigma.add_argument("--d", type=integer_option("d"), required=True,
                        help="width, an integer in [1, 2**53]")
     sigma.add_argument("--a", type=_real_option("a", 0, 1), default=0.0,
                        help="negative slope in [0, 1] (default: 0)")
-    sigma.add_argument("--dps", type=_integer_option("dps", 1, _validate.DPS_MAX),
+    sigma.add_argument("--dps", type=integer_option("dps", 1, _validate.DPS_MAX),
                        help=f"decimal digits (mpmath), in [1, {_validate.DPS_MAX}] "
                             "(default: float64)")
-    sigma.add_argument("--order", type=_integer_option("order", 1, ORDER_MAX), default=3,
+    sigma.add_argument("--order", type=integer_option("order", 1, ORDER_MAX), default=3,
                        help=f"terms of the 1/d expansion, in [1, {ORDER_MAX}] (default: 3)")
 
     table = sub.add_parser("table", help="a table of one quantity over a grid",
@@ -335,7 +279,7 @@ def _parser():
                       f"{' '.join(map(str, parameter.default))})")
         kind.add_argument("--format", choices=latex.FORMATS, default="markdown",
                           help="output format (default: markdown)")
-        kind.add_argument("--digits", type=_integer_option("digits", 1, _validate.DPS_MAX),
+        kind.add_argument("--digits", type=integer_option("digits", 1, _validate.DPS_MAX),
                           default=6, help="significant digits, in [1, 10000] (default: 6)")
         kind.add_argument("--caption", help="LaTeX caption (default: the title)")
         kind.add_argument("--label", help="LaTeX label (default: none)")
@@ -345,7 +289,7 @@ def _parser():
              help="stop once the table would take longer than this; 0: no limit "
                   "(default: 30)")
         if spec.takes_dps:
-            kind.add_argument("--dps", type=_integer_option("dps", 1, _validate.DPS_MAX),
+            kind.add_argument("--dps", type=integer_option("dps", 1, _validate.DPS_MAX),
                               help=f"decimal digits (mpmath), in [1, {_validate.DPS_MAX}] "
                                    "(default: float64)")
         else:
@@ -355,7 +299,7 @@ def _parser():
     plot.add_argument("name", choices=_PLOT_NAMES)
     plot.add_argument("--out", required=True, help="FILE.png or FILE.pdf")
     _add(plot, "no-monte-carlo", action="store_true", help="curves only (no torch needed)")
-    plot.add_argument("--seed", type=_integer_option("seed", 0, SEED_MAX), default=0,
+    plot.add_argument("--seed", type=integer_option("seed", 0, SEED_MAX), default=0,
                       help="seed of the simulations, in [0, 2**63 - 1] (default: 0)")
     plot.add_argument("--quick", action="store_true", help="small simulation budgets")
     claims = sub.add_parser("claims", help="the paper-claims report (markdown)")
@@ -364,6 +308,9 @@ def _parser():
     claims.add_argument("--verification", metavar="JSON",
                         help="results of initmath verify --json FILE, to show each "
                              "backing check's verdict")
+    claims.add_argument("--experiments", metavar="DIR",
+                        help="the training-experiment tables (python -m experiments --out "
+                             "DIR); default: docs/experiments in the current directory")
     sub.add_parser("verify", help="run the Monte Carlo verification (python -m verification)",
                    add_help=False)
     sub.add_parser("experiments", help="rerun the papers' training experiments "
@@ -383,7 +330,7 @@ def main(argv=None):
         {"sigma": _sigma, "table": _table, "plot": _plot,
          "claims": _claims}[args.command](args)
     except KeyboardInterrupt:
-        _fail(args._parser.prog, "interrupted")
+        fail(args._parser.prog, "interrupted")
     except Exception as error:
         if os.environ.get("INITMATH_TRACEBACK") and not isinstance(error, ValueError):
             raise

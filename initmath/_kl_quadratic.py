@@ -16,6 +16,7 @@ import numpy as np
 from scipy.sparse import linalg as sparse_linalg
 
 from . import _validate
+from ._engine.evaluate import ldexp
 
 # Largest K for least squares: the dense K^2 x K^2 system (K = 40: 2.6 M entries, ~1 s).
 LEAST_SQUARES_K_MAX = 40
@@ -65,12 +66,12 @@ class Scaled(NamedTuple):
     def __add__(self, other):
         other = other if isinstance(other, Scaled) else Scaled.of(other)
         top = np.maximum(self.exponent, other.exponent)
-        return Scaled(_ldexp(self.mantissa, self.exponent - top)
-                      + _ldexp(other.mantissa, other.exponent - top), top)._renormalise()
+        return Scaled(ldexp(self.mantissa, self.exponent - top)
+                      + ldexp(other.mantissa, other.exponent - top), top)._renormalise()
 
     def value(self):
         """The float64 value (inf beyond the range, correctly rounded towards 0 below it)."""
-        return _ldexp(self.mantissa, self.exponent)
+        return ldexp(self.mantissa, self.exponent)
 
     def log(self):
         """log of the (positive) value, accurate to a few ulps even near 1."""
@@ -82,13 +83,8 @@ class Scaled(NamedTuple):
     def sum(self, axis=-1):
         """Sum along an axis (positive entries), in the scale of the largest entry."""
         top = self.exponent.max(axis=axis, keepdims=True)
-        total = _ldexp(self.mantissa, self.exponent - top).sum(axis=axis)
+        total = ldexp(self.mantissa, self.exponent - top).sum(axis=axis)
         return Scaled(total, np.squeeze(top, axis=axis))._renormalise()
-
-
-def _ldexp(mantissa, exponent):
-    with np.errstate(over="ignore", under="ignore"):
-        return np.ldexp(mantissa, np.clip(exponent, -4000, 4000).astype(np.int32))
 
 
 def parameters(lr, batch_size, noise_var):

@@ -248,7 +248,7 @@ def tw1_quadrature():
     return t, w / w.sum()
 
 
-def tw1_moments():
+def tw1_moments() -> tuple[float, float]:
     """Mean and variance of the Tracy-Widom law TW_1 from the library's quadrature
     (Bornemann's Fredholm determinant; published: -1.2065335745820, 1.6077810345810).
 

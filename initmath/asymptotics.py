@@ -28,6 +28,7 @@ import math
 import numbers
 from fractions import Fraction
 from functools import cache
+from typing import Any
 
 import sympy
 
@@ -37,7 +38,6 @@ __all__ = [
     "critical_sigma_expansion",
     "critical_variance_expansion",
     "d",
-    "paper_critical_variance_expansion",
 ]
 
 d = sympy.Symbol("d", positive=True)
@@ -198,7 +198,8 @@ def _check_order(order, *args):
     return int(order)
 
 
-def critical_variance_expansion(s, a=0, order=3, *, keep_prob=1):
+def critical_variance_expansion(s: Any, a: Any = 0, order: int = 3, *,
+                                keep_prob: Any = 1) -> sympy.Expr:
     r"""Expansion of the critical variance :math:`\bar\sigma^2(s, d)` in powers of 1/d.
 
     .. math::
@@ -260,7 +261,8 @@ def critical_variance_expansion(s, a=0, order=3, *, keep_prob=1):
     return sympy.Add(*(c / d ** k for k, c in enumerate(coefficients, start=1)))
 
 
-def critical_sigma_expansion(s, a=0, order=3, *, keep_prob=1):
+def critical_sigma_expansion(s: Any, a: Any = 0, order: int = 3, *,
+                             keep_prob: Any = 1) -> sympy.Expr:
     r"""Expansion of the critical standard deviation :math:`\bar\sigma(s, d)`.
 
     .. math::
@@ -302,59 +304,3 @@ def critical_sigma_expansion(s, a=0, order=3, *, keep_prob=1):
     root = _miller_power(relative, sympy.Rational(1, 2), sympy.Integer(1), sympy.cancel)
     return sympy.Add(*(sympy.factor(sympy.sqrt(c[0]) * root[k])
                        / d ** sympy.Rational(2 * k + 1, 2) for k in range(order)))
-
-
-def paper_critical_variance_expansion(s, a=0, *, keep_prob=1):
-    r"""The two-term expansions exactly as printed in the paper (for comparisons only).
-
-    These are the printed, possibly wrong, formulas; use
-    :func:`critical_variance_expansion` for the correct ones.
-
-    * a = 0, q = 1 (Corollary 4): :math:`\frac{2}{d} + \frac{5(2-s)}{2d^2}`.
-    * a = 1, q = 1 (Corollary 10, linear): :math:`\frac1d + \frac{2-s}{2d^2}`.
-    * other a, q = 1 (Corollary 10, "a > 0 small"):
-      :math:`\frac{2}{(1+a^2)d} + \frac{5 - (12 - 5s/2)a^2}{2 + (s+2)a^2}
-      \cdot\frac{2-s}{d^2}`; a symbolic ``a`` also gets this one.
-    * a = 0, q < 1 or symbolic (Remark 13, ReLU with dropout):
-      :math:`\frac{2q}{d} + \frac{(2-s)(6-q)}{2d^2}`.
-
-    Parameters
-    ----------
-    s, a, keep_prob
-        As in :func:`critical_variance_expansion`.
-
-    Returns
-    -------
-    sympy.Expr
-        The printed formula in the module symbol :data:`d`, without its error term.
-
-    Raises
-    ------
-    ValueError
-        For a != 0 with dropout (the paper prints no such formula) or bad arguments.
-
-    References
-    ----------
-    .. [1] M. Gurbuzbalaban and Y. Hu, AISTATS 2021, Corollaries 4 and 10, Remark 13.
-
-    Examples
-    --------
-    >>> from initmath.asymptotics import paper_critical_variance_expansion
-    >>> from initmath.asymptotics import critical_variance_expansion
-    >>> paper_critical_variance_expansion("0.8")
-    2/d + 3/d**2
-    >>> printed = paper_critical_variance_expansion(1, a="1/2")
-    >>> printed - critical_variance_expansion(1, a="1/2", order=2)
-    -763/(2750*d**2)
-    """
-    s, a, q = _convert(s, a, keep_prob)
-    if a == 0:
-        if q == 1:
-            return 2 / d + 5 * (2 - s) / (2 * d ** 2)
-        return 2 * q / d + (2 - s) * (6 - q) / (2 * d ** 2)
-    if q != 1:
-        raise ValueError("the paper prints a dropout expansion only for ReLU (a = 0)")
-    if a == 1:
-        return 1 / d + (2 - s) / (2 * d ** 2)
-    return (2 / (1 + a ** 2) / d
-            + (5 - (12 - 5 * s / 2) * a ** 2) / (2 + (s + 2) * a ** 2) * (2 - s) / d ** 2)

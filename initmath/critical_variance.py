@@ -14,22 +14,27 @@ so the s-th moment is preserved exactly by the critical value
 
 Three independent routes compute :math:`I_a` (``method=``): ``"laplace"`` (a
 one-dimensional integral of the Laplace transform :math:`M(t)^d`, cost independent of
-d; :mod:`initmath._laplace`), ``"hypergeometric"`` (a sum of Gauss hypergeometric
-functions over the number of positive coordinates; :mod:`initmath._hypergeometric`) and
-``"series"`` (the paper's Theorem 1 / Theorem 7 series exactly as printed;
-:mod:`initmath._series`).  See ``docs/critical-variance.md`` for the derivations.
+d; :mod:`initmath._engine.laplace`), ``"hypergeometric"`` (a sum of Gauss hypergeometric
+functions over the number of positive coordinates; :mod:`initmath._engine.hypergeometric`)
+and ``"series"`` (the paper's Theorem 1 / Theorem 7 series exactly as printed;
+:mod:`initmath._engine.series`).  The layer's coordinate law (slope, dropout, random
+slopes) is a :class:`initmath._engine.mixture.Mixture`.  See ``docs/critical-variance.md``
+for the derivations.
 """
 import functools
 import math
 
 import mpmath
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import logsumexp
 
-from . import _validate
-from ._hypergeometric import log_moment_factor_mp, work_estimate
-from ._laplace import H_MAX, log_moment_mp, log_moment_roots, work_estimate_mp
-from ._series import series_moment_factor
+from . import _docs, _validate
+from ._engine.evaluate import at_precision, elementwise, guard_digits, unwrap
+from ._engine.hypergeometric import log_moment_factor_mp, work_estimate
+from ._engine.laplace import H_MAX, log_moment_mp, log_moment_roots, work_estimate_mp
+from ._engine.mixture import random_slopes, slope
+from ._engine.series import series_moment_factor
 
 __all__ = [
     "critical_sigma",
@@ -56,9 +61,10 @@ KEEP_PROB_MIN = 1e-300
 # Work estimated beyond this is refused up front: half the budget, as the estimates
 # (summands or nodes times a measured unit cost) are good to a factor of ~2.
 _WORK_LIMIT_S = _validate.WORK_BUDGET_S / 2
+# What the public functions return: float64 (a scalar or an array) or mpmath numbers.
+Result = float | np.ndarray | mpmath.mpf
 # Digits of a float64 result obtained from an mpmath route.
 _FLOAT_DPS = 20
-_GUARD_DPS = 10
 
 
 # --------------------------------------------------------------------------- core
@@ -82,8 +88,7 @@ def _log_moment_float(s, d, a, q, method):
         # Z_q = Z~ / q^2 with Z~ = sum_i b_i phi_a(g_i)^2: the engine takes slopes (not
         # their squares) and the keep probability, so neither a^2 nor 1/q^2 can leave
         # float64's range (tiny slopes and keep_prob down to 5e-324 included).
-        r = np.stack([np.ones_like(a), a], axis=-1)
-        out = log_moment_roots(s / 2, d.astype(float), r, np.full(r.shape, 0.5), q)
+        out = log_moment_roots(s / 2, d.astype(float), *slope(a, q))
         return (out - s * np.log(q)).reshape(shape)
     out = np.empty(s.shape)
     for i in range(s.size):
@@ -114,10 +119,7 @@ def _log_moment_mp(s, d, a, q, method):
     h = s / 2
     if method == "series":
         return _log_series(s, d, a, q, mpmath.mp.dps)
-    if q == 1:
-        c, w = [1, a * a], [mpmath.mpf(0.5)] * 2
-    else:
-        c, w = [0, 1 / q ** 2, (a / q) ** 2], [1 - q, q / 2, q / 2]
+    c, w = slope(a, q).scales()
     prec = mpmath.mp.prec
     costs = {}
     if method in ("auto", "hypergeometric"):
@@ -148,8 +150,7 @@ def _too_slow(seconds, method, s, d, what=""):
 def _guard_digits(s, d):
     """Extra digits so that exp(-log(I)/s) keeps dps digits: log I is computed to an
     absolute error of ~10^-(dps+guard), and |log I| ~ (s/2) log d grows, 1/s too."""
-    return (_GUARD_DPS + max(0, math.ceil(-math.log10(s)))
-            + max(0, math.ceil(math.log10(1 + s * math.log(d)))))
+    return guard_digits(1 / s, 1 + s * math.log(d))
 
 
 # What each public function returns, as a function of log I: log I itself, I,
@@ -172,7 +173,7 @@ def _finish_float(s, log_i, form):
     if form != "log" and np.any(out == 0):     # exp(log I) underflowed: not the value
         raise _validate.NotRepresentableError(
             f"{_WHAT[form]} underflows float64 for these arguments (s, d, a, keep_prob); {hint}")
-    return out[()] if out.ndim == 0 else out
+    return unwrap(out)
 
 
 def _evaluate(s, d, a, keep_prob, dps, method, form):
@@ -180,80 +181,71 @@ def _evaluate(s, d, a, keep_prob, dps, method, form):
     (sf, df, af, qf), dps = _check(s, d, a, keep_prob, dps, method)
     if dps is None:
         return _finish_float(sf, _log_moment_float(sf, df, af, qf, method), form)
-    originals = [np.broadcast_to(np.asarray(x, dtype=object), sf.shape) for x in (s, a, keep_prob)]
-    out = np.empty(sf.shape, dtype=object)
-    for index in np.ndindex(sf.shape):
-        d_i = int(df[index])
-        with mpmath.workdps(dps + _guard_digits(float(sf[index]), d_i)):
-            # Converted at the working precision: a Fraction or a long mpf stays exact.
-            s_i, a_i, q_i = (_validate.mp_number(x[index]) for x in originals)
-            value = _FORMS[form](s_i, _log_moment_mp(s_i, d_i, a_i, q_i, method), mpmath.exp)
-        with mpmath.workdps(dps):
-            out[index] = +value
-    return out[()] if out.ndim == 0 else out
+    def value(s, d, a, q):
+        # Converted at the working precision: a Fraction or a long mpf stays exact.
+        s, a, q = map(_validate.mp_number, (s, a, q))
+        return _FORMS[form](s, _log_moment_mp(s, d, a, q, method), mpmath.exp)
+
+    def kernel(s_float, d, s, a, q):
+        d = int(d)
+        return at_precision(value, dps, _guard_digits(float(s_float), d), s, d, a, q)
+
+    originals = [np.asarray(x, dtype=object) for x in (s, a, keep_prob)]
+    return unwrap(elementwise(kernel, sf, df, *originals))
 
 
 # --------------------------------------------------------------------------- public
-_PARAMETERS = """
-    Parameters
-    ----------
-    s : float or array_like
-        Order of the preserved moment, 0 < s <= 1000 (s = 2 is Kaiming/He).
-    d : int or array_like
-        Layer width (fan-out), an integer >= 1; integral floats such as 64.0 are accepted.
-    a : float or array_like, default 0
-        Negative-side slope of the activation, 0 <= a <= 1 (0: ReLU, 1: linear).
-    keep_prob : float or array_like, default 1
-        Keep probability q in (0, 1] of inverted dropout applied to the layer's output,
-        x_{k+1} = (b / q) * phi_a(W x_k), b_i iid Bernoulli(q).  The masked norms then
-        form an exact iid product and the moment factor is E[Z_q^(s/2)] with
-        Z_q = sum_i (b_i / q^2) phi_a(g_i)^2.
-    dps : int, optional
-        None (default): float64, numpy broadcasting over all arguments.  An int:
-        mpmath numbers correct to that many significant digits (an mpf for scalar
-        input, an object array otherwise); floats are taken at their exact binary value.
-    method : {"auto", "laplace", "hypergeometric", "series"}
-        Algorithm; all agree to the requested precision.  "auto" uses "laplace" in
-        float64, and at high precision "hypergeometric" for d <= 16 or s > 16,
-        "laplace" otherwise.  "series" is the paper's printed series (a = 0: Theorem 1; 0 < a <= 1:
-        Theorem 7, only for s <= 2 and keep_prob = 1): slow, an independent check.
-"""
-
-_RAISES = """
-    Raises
-    ------
-    ValueError
-        If s is outside (0, 1000], d is not a positive integer, a is outside [0, 1], keep_prob is
-        outside (0, 1], any value is NaN, infinite or a bool, dps is not a positive
-        integer, method is unknown, or "series" is asked outside its domain.
-"""
-
-_REFERENCES = """
-    References
-    ----------
-    .. [1] M. Gurbuzbalaban and Y. Hu, "Fractional moment-preserving initialization
-       schemes for training deep neural networks", AISTATS 2021, Theorems 1 and 7,
-       Remark 13.
-"""
+# Docstring fragments shared by the public functions (with initmath._docs.DOCDICT).
+_FRAGMENTS = {
+    "keep_prob": """\
+keep_prob : float or array_like, default 1
+    Keep probability q in (0, 1] of inverted dropout applied to the layer's output,
+    x_{k+1} = (b / q) * phi_a(W x_k), b_i iid Bernoulli(q).  The masked norms then
+    form an exact iid product and the moment factor is E[Z_q^(s/2)] with
+    Z_q = sum_i (b_i / q^2) phi_a(g_i)^2.""",
+    "method": """\
+method : {"auto", "laplace", "hypergeometric", "series"}
+    Algorithm; all agree to the requested precision.  "auto" uses "laplace" in
+    float64, and at high precision "hypergeometric" for d <= 16 or s > 16,
+    "laplace" otherwise.  "series" is the paper's printed series (a = 0: Theorem 1; 0 < a <= 1:
+    Theorem 7, only for s <= 2 and keep_prob = 1): slow, an independent check.""",
+    "raises": """\
+Raises
+------
+ValueError
+    If s is outside (0, 1000], d is not a positive integer, a is outside [0, 1], keep_prob is
+    outside (0, 1], any value is NaN, infinite or a bool, dps is not a positive
+    integer, method is unknown, or "series" is asked outside its domain.""",
+    "references": """\
+References
+----------
+.. [1] M. Gurbuzbalaban and Y. Hu, "Fractional moment-preserving initialization
+   schemes for training deep neural networks", AISTATS 2021, Theorems 1 and 7,
+   Remark 13.""",
+}
+_FRAGMENTS["parameters"] = "\n".join(
+    ["Parameters", "----------", _docs.DOCDICT["s"], _docs.DOCDICT["d"], _docs.DOCDICT["a"],
+     _FRAGMENTS["keep_prob"], _docs.DOCDICT["dps"], _FRAGMENTS["method"]])
+_fill = _docs.fill(**_FRAGMENTS)
 
 
-def _document(function):
-    function.__doc__ = function.__doc__.format(parameters=_PARAMETERS, raises=_RAISES,
-                                               references=_REFERENCES)
-    return function
-
-
-@_document
-def log_moment_factor(s, d, a=0.0, *, keep_prob=1.0, dps=None, method="auto"):
+@_fill
+def log_moment_factor(s: ArrayLike, d: ArrayLike, a: ArrayLike = 0.0, *,
+                      keep_prob: ArrayLike = 1.0, dps: int | None = None,
+                      method: str = "auto") -> Result:
     r"""Natural logarithm of the moment factor, :math:`\log I_a(s, d)`.
 
     Use it when :math:`I_a(s, d)` itself would overflow float64 (large s and d); see
     :func:`moment_factor`.
-    {parameters}
+
+    %(parameters)s
+
     Returns
     -------
     float, ndarray, mpmath.mpf or object ndarray
-    {raises}
+
+    %(raises)s
+
     Examples
     --------
     >>> import math
@@ -265,43 +257,50 @@ def log_moment_factor(s, d, a=0.0, *, keep_prob=1.0, dps=None, method="auto"):
     return _evaluate(s, d, a, keep_prob, dps, method, "log")
 
 
-@_document
-def moment_factor(s, d, a=0.0, *, keep_prob=1.0, dps=None, method="auto"):
+@_fill
+def moment_factor(s: ArrayLike, d: ArrayLike, a: ArrayLike = 0.0, *, keep_prob: ArrayLike = 1.0,
+                  dps: int | None = None, method: str = "auto") -> Result:
     r"""Moment factor :math:`I_a(s, d) = E\lVert\phi_a(g)\rVert^s`, :math:`g \sim N(0, I_d)`.
 
     It is the factor by which one layer multiplies the s-th moment of the norm at unit
-    weight variance: :math:`E\lVert x_{{k}}\rVert^s = \lVert x_0\rVert^s\,
+    weight variance: :math:`E\lVert x_{k}\rVert^s = \lVert x_0\rVert^s\,
     (\sigma^s I_a(s, d))^k`.
-    {parameters}
+
+    %(parameters)s
+
     Returns
     -------
     float, ndarray, mpmath.mpf or object ndarray
         :math:`I_a(s, d)`; a float64 result beyond the float64 range raises ValueError
         (use :func:`log_moment_factor` or ``dps``).
-    {raises}
+
+    %(raises)s
+
     Notes
     -----
-    With :math:`n \sim \mathrm{{Bin}}(d, 1/2)` positive coordinates,
-    :math:`Z = \chi^2_n + a^2 \chi^2_{{d-n}}`, and
+    With :math:`n \sim \mathrm{Bin}(d, 1/2)` positive coordinates,
+    :math:`Z = \chi^2_n + a^2 \chi^2_{d-n}`, and
 
     .. math::
 
-        I_a(s, d) = 2^{{s/2}} \frac{{\Gamma(\frac{{d+s}}{{2}})}}{{\Gamma(\frac d2)}}
-            \sum_{{n=0}}^d \binom dn 2^{{-d}}\,
-            {{}}_2F_1\bigl(-\tfrac s2, \tfrac{{d-n}}2; \tfrac d2; 1-a^2\bigr),
+        I_a(s, d) = 2^{s/2} \frac{\Gamma(\frac{d+s}{2})}{\Gamma(\frac d2)}
+            \sum_{n=0}^d \binom dn 2^{-d}\,
+            {}_2F_1\bigl(-\tfrac s2, \tfrac{d-n}2; \tfrac d2; 1-a^2\bigr),
 
-    equivalently, with :math:`M(t) = \frac12[(1+2t)^{{-1/2}} + (1+2a^2t)^{{-1/2}}]`
+    equivalently, with :math:`M(t) = \frac12[(1+2t)^{-1/2} + (1+2a^2t)^{-1/2}]`
     and 0 < s < 2,
 
     .. math::
 
-        I_a(s, d) = \frac{{s/2}}{{\Gamma(1-s/2)}} \int_0^\infty
-            \bigl(1 - M(t)^d\bigr)\, t^{{-s/2-1}}\, dt .
-    {references}
+        I_a(s, d) = \frac{s/2}{\Gamma(1-s/2)} \int_0^\infty
+            \bigl(1 - M(t)^d\bigr)\, t^{-s/2-1}\, dt .
+
+    %(references)s
+
     Examples
     --------
     The second moment is the mean of Z, :math:`d(1 + a^2)/2`; for a = 1 (linear)
-    :math:`I_1(s, d) = 2^{{s/2}}\Gamma(\frac{{d+s}}2)/\Gamma(\frac d2)`:
+    :math:`I_1(s, d) = 2^{s/2}\Gamma(\frac{d+s}2)/\Gamma(\frac d2)`:
 
     >>> import math
     >>> from initmath import moment_factor
@@ -322,25 +321,32 @@ def moment_factor(s, d, a=0.0, *, keep_prob=1.0, dps=None, method="auto"):
     return _evaluate(s, d, a, keep_prob, dps, method, "moment")
 
 
-@_document
-def critical_sigma(s, d, a=0.0, *, keep_prob=1.0, dps=None, method="auto"):
-    r"""Critical standard deviation :math:`\bar\sigma_a(s, d) = I_a(s, d)^{{-1/s}}`.
+@_fill
+def critical_sigma(s: ArrayLike, d: ArrayLike, a: ArrayLike = 0.0, *, keep_prob: ArrayLike = 1.0,
+                   dps: int | None = None, method: str = "auto") -> Result:
+    r"""Critical standard deviation :math:`\bar\sigma_a(s, d) = I_a(s, d)^{-1/s}`.
 
-    Initializing :math:`W_{{ij}} \sim N(0, \bar\sigma^2)` makes
+    Initializing :math:`W_{ij} \sim N(0, \bar\sigma^2)` makes
     :math:`E\lVert x_k\rVert^s = \lVert x_0\rVert^s` at every depth k.
-    {parameters}
+
+    %(parameters)s
+
     Returns
     -------
     float, ndarray, mpmath.mpf or object ndarray
-    {raises}
+
+    %(raises)s
+
     Notes
     -----
-    At s = 2 this is Kaiming/He, :math:`\sqrt{{2/(d(1+a^2))}}`.  As :math:`s \to 0+`
+    At s = 2 this is Kaiming/He, :math:`\sqrt{2/(d(1+a^2))}`.  As :math:`s \to 0+`
     it tends to :math:`\exp(-\frac12 E\log Z)` for a > 0; for ReLU the atom
-    :math:`P(Z = 0) = 2^{{-d}}` makes it diverge like :math:`(1 - 2^{{-d}})^{{-1/s}}`.
-    The paper prints :math:`1/\sqrt{{I_0}}` (Theorem 1) and :math:`1/(\sqrt s\, I_a)`
+    :math:`P(Z = 0) = 2^{-d}` makes it diverge like :math:`(1 - 2^{-d})^{-1/s}`.
+    The paper prints :math:`1/\sqrt{I_0}` (Theorem 1) and :math:`1/(\sqrt s\, I_a)`
     (Theorem 7), right only at s = 2 and s = 1 respectively (``docs/errata.md``).
-    {references}
+
+    %(references)s
+
     Examples
     --------
     >>> import math
@@ -353,20 +359,28 @@ def critical_sigma(s, d, a=0.0, *, keep_prob=1.0, dps=None, method="auto"):
     return _evaluate(s, d, a, keep_prob, dps, method, "sigma")
 
 
-@_document
-def critical_variance(s, d, a=0.0, *, keep_prob=1.0, dps=None, method="auto"):
-    r"""Critical variance :math:`\bar\sigma_a^2(s, d) = I_a(s, d)^{{-2/s}}`.
-    {parameters}
+@_fill
+def critical_variance(s: ArrayLike, d: ArrayLike, a: ArrayLike = 0.0, *,
+                      keep_prob: ArrayLike = 1.0, dps: int | None = None,
+                      method: str = "auto") -> Result:
+    r"""Critical variance :math:`\bar\sigma_a^2(s, d) = I_a(s, d)^{-2/s}`.
+
+    %(parameters)s
+
     Returns
     -------
     float, ndarray, mpmath.mpf or object ndarray
-    {raises}
+
+    %(raises)s
+
     Notes
     -----
-    For large d, :math:`\bar\sigma_a^2 = \frac{{2q}}{{(1+a^2)d}}
-    + \frac{{(2-s)[6(1+a^4) - q(1+a^2)^2]}}{{2(1+a^2)^3 d^2}} + O(d^{{-3}})` (see
+    For large d, :math:`\bar\sigma_a^2 = \frac{2q}{(1+a^2)d}
+    + \frac{(2-s)[6(1+a^4) - q(1+a^2)^2]}{2(1+a^2)^3 d^2} + O(d^{-3})` (see
     :func:`initmath.critical_variance_expansion` for any order and q).
-    {references}
+
+    %(references)s
+
     Examples
     --------
     >>> import math
@@ -379,16 +393,15 @@ def critical_variance(s, d, a=0.0, *, keep_prob=1.0, dps=None, method="auto"):
     return _evaluate(s, d, a, keep_prob, dps, method, "variance")
 
 
-def kaiming_sigma(d, a=0.0):
+@_fill
+def kaiming_sigma(d: ArrayLike, a: ArrayLike = 0.0) -> float | np.ndarray:
     r"""He/Kaiming standard deviation :math:`\sqrt{2/((1+a^2)d)}`, the s = 2 case of
     :func:`critical_sigma` (:math:`I_a(2, d) = (1+a^2)d/2`) in closed form.
 
     Parameters
     ----------
-    d : int or array_like
-        Layer width, integer >= 1.
-    a : float or array_like, default 0
-        Negative slope in [0, 1] (broadcast with d).
+    %(d)s
+    %(a)s
 
     Returns
     -------
@@ -408,19 +421,19 @@ def kaiming_sigma(d, a=0.0):
     """
     d = _validate.positive_integer(d, "d")
     a = _validate.real(a, "a", 0.0, 1.0)
-    out = np.sqrt(2.0 / ((1 + a * a) * d))
-    return out[()] if out.ndim == 0 else out
+    return unwrap(np.sqrt(2.0 / ((1 + a * a) * d)))
 
 
-@_document
-def critical_sigmas(s, widths, a=0.0, *, convention="norm", keep_prob=1.0, dps=None,
-                    method="auto"):
+@_fill
+def critical_sigmas(s: float, widths: ArrayLike, a: float = 0.0, *, convention: str = "norm",
+                    keep_prob: float = 1.0, dps: int | None = None,
+                    method: str = "auto") -> np.ndarray | list:
     r"""One critical sigma per layer of a chain of widths :math:`d_0 \to d_1 \to \dots \to d_L`.
 
-    Layer k maps :math:`\mathbb{{R}}^{{d_k}} \to \mathbb{{R}}^{{d_{{k+1}}}}` with
-    :math:`W^{{(k)}}_{{ij}} \sim N(0, \sigma_k^2)`.  Since
-    :math:`W^{{(k)}} x \sim N(0, \sigma_k^2 \lVert x\rVert^2 I_{{d_{{k+1}}}})`, the layer
-    multiplies :math:`E\lVert x\rVert^s` by :math:`\sigma_k^s I_a(s, d_{{k+1}})`: the
+    Layer k maps :math:`\mathbb{R}^{d_k} \to \mathbb{R}^{d_{k+1}}` with
+    :math:`W^{(k)}_{ij} \sim N(0, \sigma_k^2)`.  Since
+    :math:`W^{(k)} x \sim N(0, \sigma_k^2 \lVert x\rVert^2 I_{d_{k+1}})`, the layer
+    multiplies :math:`E\lVert x\rVert^s` by :math:`\sigma_k^s I_a(s, d_{k+1})`: the
     factor depends on the fan-out (Remark 3 of the paper).
 
     Parameters
@@ -431,11 +444,11 @@ def critical_sigmas(s, widths, a=0.0, *, convention="norm", keep_prob=1.0, dps=N
         :math:`d_0, \dots, d_L` (input width first), L >= 1 layers.
     a, keep_prob, dps, method
         As in :func:`critical_sigma` (scalars).
-    convention : {{"norm", "per-neuron"}}
+    convention : {"norm", "per-neuron"}
         ``"norm"`` (the paper's): preserve :math:`E\lVert x_k\rVert^s`,
-        :math:`\sigma_k = I_a(s, d_{{k+1}})^{{-1/s}}`.  ``"per-neuron"``: preserve
-        :math:`E[(\lVert x_k\rVert/\sqrt{{d_k}})^s]`, the s-th moment of a typical unit,
-        :math:`\sigma_k = \sqrt{{d_{{k+1}}/d_k}}\, I_a(s, d_{{k+1}})^{{-1/s}}`; at s = 2
+        :math:`\sigma_k = I_a(s, d_{k+1})^{-1/s}`.  ``"per-neuron"``: preserve
+        :math:`E[(\lVert x_k\rVert/\sqrt{d_k})^s]`, the s-th moment of a typical unit,
+        :math:`\sigma_k = \sqrt{d_{k+1}/d_k}\, I_a(s, d_{k+1})^{-1/s}`; at s = 2
         this is He initialization, :math:`\sigma_k^2 = 2/((1+a^2) d_k)` (fan-in).
         With constant width the two coincide.
 
@@ -486,7 +499,7 @@ def critical_sigmas(s, widths, a=0.0, *, convention="norm", keep_prob=1.0, dps=N
 @functools.lru_cache(maxsize=64)
 def _slope_rule(lower, upper, digits):
     """Nodes and probability weights (mpf tuples) for ``digits`` correct digits."""
-    with mpmath.workdps(digits + 10):
+    with mpmath.workdps(digits + guard_digits()):
         e_folds = (digits + 5) * mpmath.log(10)
         step = mpmath.pi ** 2 / e_folds
         tau_max = mpmath.log(2 * e_folds / mpmath.pi)
@@ -502,16 +515,14 @@ def _slope_rule(lower, upper, digits):
 
 
 def _rrelu_log_float(h, d, slopes, weights, mode):
-    slopes, weights = np.array(slopes, dtype=float), np.array(weights, dtype=float)
     if mode == "per-neuron":
         # Each coordinate draws its own slope: one mixture with a node per slope.
-        r = np.concatenate([[1.0], slopes])
-        w = np.concatenate([[0.5], 0.5 * weights])
-        return log_moment_roots(h, d, np.tile(r, (h.size, 1)), np.tile(w, (h.size, 1)))
+        roots, probs, _ = random_slopes(slopes, weights)
+        return log_moment_roots(h, d, np.tile(roots, (h.size, 1)), np.tile(probs, (h.size, 1)))
     # One slope per layer: I averages over it, E_a[I_a(s, d)].
+    slopes, weights = np.array(slopes, dtype=float), np.array(weights, dtype=float)
     rows = np.repeat(np.arange(h.size), slopes.size)
-    r = np.stack([np.ones(rows.size), np.tile(slopes, h.size)], axis=-1)
-    log_i = log_moment_roots(h[rows], d[rows], r, np.full(r.shape, 0.5))
+    log_i = log_moment_roots(h[rows], d[rows], *slope(np.tile(slopes, h.size)))
     log_i = log_i.reshape(h.size, slopes.size)     # (also for an empty s)
     return logsumexp(log_i, b=weights, axis=-1)
 
@@ -519,15 +530,14 @@ def _rrelu_log_float(h, d, slopes, weights, mode):
 def _rrelu_log_mp(s, d, slopes, weights, mode):
     prec, h = mpmath.mp.prec, s / 2
     if mode == "per-neuron":
-        half = mpmath.mpf(1) / 2
-        c, w = [1] + [a * a for a in slopes], [half] + [half * wi for wi in weights]
+        c, w = random_slopes(slopes, weights, object).scales()
         cost = work_estimate_mp(h, d, c, w, prec)
         if cost > _WORK_LIMIT_S:
             raise ValueError(_too_slow(cost, "auto", s, d, f", {len(slopes)} slope nodes"))
         return log_moment_mp(h, d, c, w)
     # Per layer: one fixed-slope value per slope node, each by its cheaper route.
     cost = sum(min(work_estimate(h, d, a, 1, prec),
-                   work_estimate_mp(h, d, [1, a * a], [0.5, 0.5], prec)) for a in slopes)
+                   work_estimate_mp(h, d, *slope(a).scales(), prec)) for a in slopes)
     if cost > _WORK_LIMIT_S:
         raise ValueError(_too_slow(cost, "auto", s, d, f", {len(slopes)} slope nodes"))
     logs = [_log_moment_mp(s, d, a, 1, "auto") for a in slopes]
@@ -553,85 +563,81 @@ def _rrelu_evaluate(s, d, lower, upper, mode, dps, form):
         rule = _slope_rule(lower, upper, 17)
         log_i = _rrelu_log_float(s.ravel() / 2, d.ravel().astype(float), *rule, mode)
         return _finish_float(s, log_i.reshape(s.shape), form)
-    out = np.empty(s.shape, dtype=object)
-    for index in np.ndindex(s.shape):
-        d_i = int(d[index])
-        digits = dps + _guard_digits(float(s[index]), d_i)
-        with mpmath.workdps(digits):
-            s_i = mpmath.mpf(float(s[index]))
-            log_i = _rrelu_log_mp(s_i, d_i, *_slope_rule(lower, upper, digits), mode)
-            value = _FORMS[form](s_i, log_i, mpmath.exp)
-        with mpmath.workdps(dps):
-            out[index] = +value
-    return out[()] if out.ndim == 0 else out
+    def value(s, d):
+        s = mpmath.mpf(s)
+        log_i = _rrelu_log_mp(s, d, *_slope_rule(lower, upper, mpmath.mp.dps), mode)
+        return _FORMS[form](s, log_i, mpmath.exp)
+
+    def kernel(s, d):
+        s, d = float(s), int(d)
+        return at_precision(value, dps, _guard_digits(s, d), s, d)
+
+    return unwrap(elementwise(kernel, s, d))
 
 
-_RRELU_DOC = r"""
-    Randomized leaky ReLU (Xu et al. 2015; ``torch.nn.RReLU``) uses slopes
-    :math:`a \sim U[\mathrm{{lower}}, \mathrm{{upper}}]`.  Two sampling schemes give
-    different exact answers:
+# The text shared by the three randomized-slope functions.
+_fill_rrelu = _docs.fill(rrelu=r"""Randomized leaky ReLU (Xu et al. 2015; ``torch.nn.RReLU``)
+uses slopes :math:`a \sim U[\mathrm{lower}, \mathrm{upper}]`.  Two sampling schemes
+give different exact answers:
 
-    * ``mode="per-neuron"`` (torch.nn.RReLU in training mode: every unit draws its own
-      slope, afresh each forward pass): the output coordinates stay iid, each a mixture
-      :math:`Y = g^2` (g > 0) or :math:`a^2 g^2` (g < 0, a uniform), so
-      :math:`M(t) = \frac12 (1+2t)^{{-1/2}} + \frac12 E_a (1+2a^2 t)^{{-1/2}}` and
-      :math:`I = E[Z^{{s/2}}]` with :math:`E e^{{-tZ}} = M(t)^d`.
-    * ``mode="per-layer"`` (one slope per layer, independent across layers): the
-      factor averages over the slope, :math:`I = E_a[I_a(s, d)]`.  This is what
-      Remark 8 of the paper computes by replacing :math:`w_{{k,n}}` with
-      :math:`E[w_{{k,n}}]` in Theorem 7.
+* ``mode="per-neuron"`` (torch.nn.RReLU in training mode: every unit draws its own
+  slope, afresh each forward pass): the output coordinates stay iid, each a mixture
+  :math:`Y = g^2` (g > 0) or :math:`a^2 g^2` (g < 0, a uniform), so
+  :math:`M(t) = \frac12 (1+2t)^{-1/2} + \frac12 E_a (1+2a^2 t)^{-1/2}` and
+  :math:`I = E[Z^{s/2}]` with :math:`E e^{-tZ} = M(t)^d`.
+* ``mode="per-layer"`` (one slope per layer, independent across layers): the
+  factor averages over the slope, :math:`I = E_a[I_a(s, d)]`.  This is what
+  Remark 8 of the paper computes by replacing :math:`w_{k,n}` with
+  :math:`E[w_{k,n}]` in Theorem 7.
 
-    They differ: per-neuron slopes average inside Z, per-layer ones outside (a convex
-    order argument), so the per-neuron factor is the larger for s < 2 and the smaller
-    for s > 2; they agree at s = 2, where both give :math:`d(1 + E a^2)/2`.
+They differ: per-neuron slopes average inside Z, per-layer ones outside (a convex
+order argument), so the per-neuron factor is the larger for s < 2 and the smaller
+for s > 2; they agree at s = 2, where both give :math:`d(1 + E a^2)/2`.
 
-    The average over the slope uses a tanh-sinh rule (35 nodes in float64, more at
-    higher precision), exact to the working precision also when lower = 0.
+The average over the slope uses a tanh-sinh rule (35 nodes in float64, more at
+higher precision), exact to the working precision also when lower = 0.
 
-    Parameters
-    ----------
-    s : float or array_like
-        Order of the preserved moment, 0 < s <= 1000.
-    d : int or array_like
-        Layer width, integer >= 1.
-    lower, upper : float, default 1/8 and 1/3
-        The slope interval, 0 <= lower <= upper <= 1.  The defaults are
-        torch.nn.RReLU's (the paper's Remark 8 prints them swapped, l = 1/3, u = 1/8).
-    mode : {{"per-neuron", "per-layer"}}
-        Sampling scheme, see above.
-    dps : int, optional
-        None (default): float64 with numpy broadcasting over s and d.  An int: mpmath
-        numbers correct to that many digits (slow: 0.3-4 s per value at 20 digits;
-        per-layer, every slope node costs one fixed-slope value).
+Parameters
+----------
+s : float or array_like
+    Order of the preserved moment, 0 < s <= 1000.
+d : int or array_like
+    Layer width, integer >= 1.
+lower, upper : float, default 1/8 and 1/3
+    The slope interval, 0 <= lower <= upper <= 1.  The defaults are
+    torch.nn.RReLU's (the paper's Remark 8 prints them swapped, l = 1/3, u = 1/8).
+mode : {"per-neuron", "per-layer"}
+    Sampling scheme, see above.
+dps : int, optional
+    None (default): float64 with numpy broadcasting over s and d.  An int: mpmath
+    numbers correct to that many digits (slow: 0.3-4 s per value at 20 digits;
+    per-layer, every slope node costs one fixed-slope value).
 
-    Returns
-    -------
-    float, ndarray or mpmath.mpf
-        The moment factor I(s, d), the critical sigma :math:`I^{{-1/s}}` or the critical
-        variance :math:`I^{{-2/s}}` (see the first line), broadcast over s and d.
+Returns
+-------
+float, ndarray or mpmath.mpf
+    The moment factor I(s, d), the critical sigma :math:`I^{-1/s}` or the critical
+    variance :math:`I^{-2/s}` (see the first line), broadcast over s and d.
 
-    Raises
-    ------
-    ValueError
-        For arguments outside the ranges above (NaN, bools and non-integer d included).
+Raises
+------
+ValueError
+    For arguments outside the ranges above (NaN, bools and non-integer d included).
 
-    References
-    ----------
-    .. [1] B. Xu, N. Wang, T. Chen and M. Li, "Empirical evaluation of rectified
-       activations in convolutional network", 2015.
-    .. [2] M. Gurbuzbalaban and Y. Hu, AISTATS 2021, Remark 8.
-"""
-
-
-def _document_rrelu(function):
-    function.__doc__ = function.__doc__.format(rrelu=_RRELU_DOC)
-    return function
+References
+----------
+.. [1] B. Xu, N. Wang, T. Chen and M. Li, "Empirical evaluation of rectified
+   activations in convolutional network", 2015.
+.. [2] M. Gurbuzbalaban and Y. Hu, AISTATS 2021, Remark 8.""")
 
 
-@_document_rrelu
-def rrelu_moment_factor(s, d, lower=1 / 8, upper=1 / 3, *, mode="per-neuron", dps=None):
+@_fill_rrelu
+def rrelu_moment_factor(s: ArrayLike, d: ArrayLike, lower: float = 1 / 8, upper: float = 1 / 3, *,
+                        mode: str = "per-neuron", dps: int | None = None) -> Result:
     r"""Moment factor I(s, d) of a randomized leaky ReLU layer.
-    {rrelu}
+
+    %(rrelu)s
+
     Examples
     --------
     >>> import math
@@ -645,10 +651,13 @@ def rrelu_moment_factor(s, d, lower=1 / 8, upper=1 / 3, *, mode="per-neuron", dp
     return _rrelu_evaluate(s, d, lower, upper, mode, dps, "moment")
 
 
-@_document_rrelu
-def rrelu_critical_sigma(s, d, lower=1 / 8, upper=1 / 3, *, mode="per-neuron", dps=None):
-    r"""Critical sigma :math:`I(s, d)^{{-1/s}}` of a randomized leaky ReLU layer.
-    {rrelu}
+@_fill_rrelu
+def rrelu_critical_sigma(s: ArrayLike, d: ArrayLike, lower: float = 1 / 8, upper: float = 1 / 3,
+                         *, mode: str = "per-neuron", dps: int | None = None) -> Result:
+    r"""Critical sigma :math:`I(s, d)^{-1/s}` of a randomized leaky ReLU layer.
+
+    %(rrelu)s
+
     Examples
     --------
     >>> import math
@@ -660,10 +669,14 @@ def rrelu_critical_sigma(s, d, lower=1 / 8, upper=1 / 3, *, mode="per-neuron", d
     return _rrelu_evaluate(s, d, lower, upper, mode, dps, "sigma")
 
 
-@_document_rrelu
-def rrelu_critical_variance(s, d, lower=1 / 8, upper=1 / 3, *, mode="per-neuron", dps=None):
-    r"""Critical variance :math:`I(s, d)^{{-2/s}}` of a randomized leaky ReLU layer.
-    {rrelu}
+@_fill_rrelu
+def rrelu_critical_variance(s: ArrayLike, d: ArrayLike, lower: float = 1 / 8,
+                            upper: float = 1 / 3, *, mode: str = "per-neuron",
+                            dps: int | None = None) -> Result:
+    r"""Critical variance :math:`I(s, d)^{-2/s}` of a randomized leaky ReLU layer.
+
+    %(rrelu)s
+
     Examples
     --------
     >>> import math

@@ -53,9 +53,11 @@ References
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import gammaln
 
 from . import _spectral_norm, _validate
+from ._engine.evaluate import elementwise, unwrap
 from ._spectral_norm import EXACT_MAX_MIN_WIDTH, tw1_moments
 
 __all__ = [
@@ -75,12 +77,8 @@ def _widths(d_in, d_out):
     return _validate.broadcast(d_in=d_in, d_out=d_out)
 
 
-def _finish(out):
-    return out[()] if out.ndim == 0 else out
-
-
 # --------------------------------------------------------------------------- Glorot / ratio
-def glorot_sigma(d_in, d_out):
+def glorot_sigma(d_in: ArrayLike, d_out: ArrayLike) -> float | np.ndarray:
     r"""Glorot/Xavier standard deviation :math:`\sqrt{2/(d_{in} + d_{out})}`.
 
     Parameters
@@ -105,10 +103,10 @@ def glorot_sigma(d_in, d_out):
     0.5
     """
     d_in, d_out = _widths(d_in, d_out)
-    return _finish(np.sqrt(2.0 / (d_in.astype(float) + d_out)))
+    return unwrap(np.sqrt(2.0 / (d_in.astype(float) + d_out)))
 
 
-def hessian_glorot_ratio(d_in, d_out):
+def hessian_glorot_ratio(d_in: ArrayLike, d_out: ArrayLike) -> float | np.ndarray:
     r"""Ratio of the paper's scheme to Glorot's,
     :math:`\frac{1/(\sqrt{d_{in}} + \sqrt{d_{out}})}{\sqrt{2/(d_{in}+d_{out})}}
     = \frac{\sqrt{(d_{in}+d_{out})/2}}{\sqrt{d_{in}} + \sqrt{d_{out}}}`.
@@ -147,7 +145,7 @@ def hessian_glorot_ratio(d_in, d_out):
     """
     d_in, d_out = _widths(d_in, d_out)
     d_in, d_out = d_in.astype(float), d_out.astype(float)
-    return _finish(np.sqrt((d_in + d_out) / 2.0) / (np.sqrt(d_in) + np.sqrt(d_out)))
+    return unwrap(np.sqrt((d_in + d_out) / 2.0) / (np.sqrt(d_in) + np.sqrt(d_out)))
 
 
 # --------------------------------------------------------------------------- widths, slopes
@@ -162,10 +160,8 @@ def _exact_identity_range(d_in, d_out):
 
 def _exact_identity(n, p):
     _exact_identity_range(n, p)
-    out = np.empty(np.shape(n))
-    for index in np.ndindex(out.shape):
-        out[index] = _spectral_norm.exact_norm(_number(n[index]), int(p[index]))
-    return out
+    return elementwise(lambda n_i, p_i: _spectral_norm.exact_norm(_number(n_i), int(p_i)),
+                       n, p, dtype=float)
 
 
 def _number(x):
@@ -345,7 +341,8 @@ def _check_work(d_in, d_out, a, method):
 
 
 # --------------------------------------------------------------------------- public
-def expected_norm(d_in, d_out, *, a=None, method="exact"):
+def expected_norm(d_in: ArrayLike, d_out: ArrayLike, *, a: ArrayLike | None = None,
+                  method: str = "exact") -> float | np.ndarray:
     r""":math:`E\lVert D_a G\rVert_2` for a :math:`d_{out} \times d_{in}` matrix G of iid
     N(0, 1) entries (``a=None``: :math:`E\lVert G\rVert_2`).
 
@@ -428,21 +425,23 @@ def expected_norm(d_in, d_out, *, a=None, method="exact"):
         if method == "exact":
             _exact_identity_range(d_in, d_out)
         _check_work(d_in, d_out, None, method)
-        return _finish(_identity_norm(d_in, d_out, method))
+        return unwrap(_identity_norm(d_in, d_out, method))
     a = _validate.real(a, "a", 0.0, 1.0)
     if method == "exact" and np.any((a > 0) & (a < 1) & (d_in > 1) & (d_out > 1)):
         raise ValueError(_NO_EXACT_SLOPE)          # before any (slow) exact value
     d_in, d_out, a = _validate.broadcast(d_in=d_in, d_out=d_out, a=a)
     _check_work(d_in, d_out, a, method)
-    out = np.empty(d_in.shape)
-    for index in np.ndindex(d_in.shape):
-        args = int(d_in[index]), int(d_out[index])
-        out[index] = (float(_identity_norm(*args, method)) if a[index] == 1
-                      else _slope_norm(*args, float(a[index]), method))
-    return _finish(out)
+
+    def norm(d_in_i, d_out_i, a_i):
+        widths = int(d_in_i), int(d_out_i)
+        return (float(_identity_norm(*widths, method)) if a_i == 1
+                else _slope_norm(*widths, float(a_i), method))
+
+    return unwrap(elementwise(norm, d_in, d_out, a, dtype=float))
 
 
-def hessian_sigma(d_in, d_out, *, a=None, method="gordon"):
+def hessian_sigma(d_in: ArrayLike, d_out: ArrayLike, *, a: ArrayLike | None = None,
+                  method: str = "gordon") -> float | np.ndarray:
     r"""Standard deviation :math:`\sigma` with :math:`E\lVert J\rVert_2 = 1` for the
     Jacobian :math:`J = D_a W` of a layer with :math:`W_{ij} \sim N(0, \sigma^2)`,
     :math:`W` of shape :math:`d_{out} \times d_{in}` (``a=None``: :math:`J = W`).
@@ -492,4 +491,4 @@ def hessian_sigma(d_in, d_out, *, a=None, method="gordon"):
     >>> round(float(s_relu / s_linear), 4)
     1.1819
     """
-    return _finish(1.0 / np.asarray(expected_norm(d_in, d_out, a=a, method=method)))
+    return unwrap(1.0 / np.asarray(expected_norm(d_in, d_out, a=a, method=method)))

@@ -24,7 +24,8 @@ Quadratic case :math:`L = \frac12 W^T A W`: per eigenmode λ the stationary vari
 :math:`\tau/\lambda` (continuous) or :math:`\tau/(\lambda(1 - \alpha\lambda/2))` (the SGD
 recursion itself), so :math:`E_{ss}[L] = K\tau/2` in the continuous law.  The symbolic
 derivation (sympy, imported only by the functions that need it) is
-:func:`kl_bound_derivation`; :func:`compare_with_paper` checks the printed equations.
+:func:`kl_bound_derivation`; the paper's printed equations are checked against it in
+:mod:`initmath.papers.horii_has`.
 
 References
 ----------
@@ -37,17 +38,17 @@ import functools
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _kl_quadratic as _q
 from . import _validate
+from ._engine.evaluate import ldexp, unwrap
 
 __all__ = [
     "DiscretizationError",
-    "EquationCheck",
     "LeastSquaresStationary",
     "QuadraticStationary",
     "burn_in_steps",
-    "compare_with_paper",
     "discretization_error",
     "kl_bound_derivation",
     "kl_bound_derivation_latex",
@@ -55,7 +56,6 @@ __all__ = [
     "least_squares_stationary",
     "optimal_init_sigma",
     "optimized_loss_bound",
-    "printed_equations",
     "quadratic_kl_divergence",
     "quadratic_stationary",
 ]
@@ -65,12 +65,10 @@ __all__ = [
 STEPS_MAX = 2 ** 53
 
 
-def _finish(out):
-    return out[()] if out.ndim == 0 else out
-
-
 # --------------------------------------------------------------------------- the bound
-def kl_loss_bound(sigma0, *, lr, batch_size, noise_var, K, second_moment, log_C):
+def kl_loss_bound(sigma0: ArrayLike, *, lr: ArrayLike, batch_size: ArrayLike,
+                  noise_var: ArrayLike, K: ArrayLike, second_moment: ArrayLike,
+                  log_C: ArrayLike) -> float | np.ndarray:
     r"""Proposition III.1: the KL upper bound on :math:`E_{ss}[L]/K` at init std sigma0.
 
     .. math:: \frac{\tau}{K}\Bigl[\frac K2\log(2\pi\sigma_0^2) + \log C_{1,loc}
@@ -136,7 +134,7 @@ def kl_loss_bound(sigma0, *, lr, batch_size, noise_var, K, second_moment, log_C)
         quadratic_f = second_moment / (2 * s2)
         out = tau_f / K * (K / 2 * np.log(2 * np.pi * s2) + log_C + quadratic_f)
     if _normal(tau_f, s2, quadratic_f, out):
-        return _finish(out)
+        return unwrap(out)
     # else tau [ (1/2) log(2 pi sigma0^2) + log_C / K + E||W||^2 / (2 K sigma0^2) ], the
     # logs taken of sigma0 itself and the last term and tau in scaled arithmetic, so that
     # sigma0 = 1e-300 or 1e300, lr = 5e-324 ... neither overflow nor underflow on the way
@@ -145,7 +143,7 @@ def kl_loss_bound(sigma0, *, lr, batch_size, noise_var, K, second_moment, log_C)
     quadratic = _q.Scaled.of(second_moment) / (_q.Scaled.of(2.0 * K) * s * s)
     total = _signed_sum(logs, quadratic)
     out = _signed_product(total, tau)
-    return _finish(_validate.finite_result(
+    return unwrap(_validate.finite_result(
         out, "the bound (of order lr*noise_var/batch_size * second_moment/(K*sigma0**2))",
         hint="rescale the loss so that the bound is within float64's range"))
 
@@ -169,7 +167,7 @@ def _signed_sum(x, scaled):
     """x + scaled (x a float array of any sign, scaled a positive Scaled) as (sign, Scaled)."""
     mantissa, exponent = np.frexp(x)
     top = np.maximum(exponent, scaled.exponent)
-    total = _q._ldexp(mantissa, exponent - top) + _q._ldexp(scaled.mantissa,
+    total = ldexp(mantissa, exponent - top) + ldexp(scaled.mantissa,
                                                             scaled.exponent - top)
     return _q.Scaled(total, top)._renormalise()
 
@@ -179,7 +177,7 @@ def _signed_product(scaled, tau):
     return (scaled * tau).value()
 
 
-def optimal_init_sigma(second_moment, K):
+def optimal_init_sigma(second_moment: ArrayLike, K: ArrayLike) -> float | np.ndarray:
     r"""The sigma0 minimising :func:`kl_loss_bound`: :math:`\sqrt{E_{ss}\lVert W\rVert^2/K}`.
 
     Parameters
@@ -213,10 +211,12 @@ def optimal_init_sigma(second_moment, K):
     # subnormal second_moment / K neither underflows nor loses digits
     mantissa, exponent = np.frexp(second_moment)
     odd = exponent % 2
-    return _finish(_q._ldexp(np.sqrt(np.ldexp(mantissa, odd) / K), (exponent - odd) // 2))
+    return unwrap(ldexp(np.sqrt(np.ldexp(mantissa, odd) / K), (exponent - odd) // 2))
 
 
-def optimized_loss_bound(*, lr, batch_size, noise_var, K, second_moment, log_C):
+def optimized_loss_bound(*, lr: ArrayLike, batch_size: ArrayLike, noise_var: ArrayLike,
+                         K: ArrayLike, second_moment: ArrayLike,
+                         log_C: ArrayLike) -> float | np.ndarray:
     r"""Theorem III.3 (corrected): the bound on :math:`E_{ss}[L]/K` at the optimal sigma0.
 
     .. math:: \frac{\tau}{2}\Bigl[\log\bigl(2\pi e\,\bar V\bigr) + \frac2K\log C_{1,loc}\Bigr],
@@ -262,10 +262,10 @@ def optimized_loss_bound(*, lr, batch_size, noise_var, K, second_moment, log_C):
         ratio = 2 * np.pi * second_moment / K
         out = tau_f / 2 * (np.log(ratio) + 1 + 2 * log_C / K)
     if _normal(tau_f, ratio, out):
-        return _finish(out)
+        return unwrap(out)
     half = (np.log(2 * np.pi) + np.log(second_moment) - np.log(K) + 1) / 2 + log_C / K
     out = (_q.Scaled.of(half) * tau).value()
-    return _finish(_validate.finite_result(
+    return unwrap(_validate.finite_result(
         out, "the bound (of order lr*noise_var/batch_size * log_C/K)",
         hint="rescale the loss so that the bound is within float64's range"))
 
@@ -324,8 +324,8 @@ def _plain_law(lam, lr, tau, discrete):
         expected, second = loss.sum(axis=-1) / 2, v.sum(axis=-1)
     if not _normal(tau, loss, v, expected, second, second):
         return None
-    return QuadraticStationary(v, None, _finish(expected), _finish(expected / lam.shape[-1]),
-                               _finish(second), _finish(_q.gaussian_log_normaliser(np.log(v))))
+    return QuadraticStationary(v, None, unwrap(expected), unwrap(expected / lam.shape[-1]),
+                               unwrap(second), unwrap(_q.gaussian_log_normaliser(np.log(v))))
 
 
 def _matrix_law(A, lr, batch_size, noise_var, discrete):
@@ -342,8 +342,9 @@ def _matrix_law(A, lr, batch_size, noise_var, discrete):
 _TOO_LARGE = "rescale the loss (eigenvalues or A) or lr so that tau/eigenvalue fits"
 
 
-def quadratic_stationary(eigenvalues=None, *, A=None, lr, batch_size, noise_var,
-                         discrete=False):
+def quadratic_stationary(eigenvalues: ArrayLike | None = None, *, A: ArrayLike | None = None,
+                         lr: ArrayLike, batch_size: ArrayLike, noise_var: ArrayLike,
+                         discrete: bool = False) -> QuadraticStationary:
     r"""Exact stationary law of SGD with additive noise on :math:`L = \frac12 W^T A W`.
 
     The recursion :math:`W' = W - \alpha(AW + \xi)`, :math:`\xi \sim N(0, (\sigma^2/b) I)`,
@@ -423,12 +424,13 @@ def quadratic_stationary(eigenvalues=None, *, A=None, lr, batch_size, noise_var,
         C = (vectors * variances) @ vectors.T
         return QuadraticStationary(None, (C + C.T) / 2, float(expected), float(mean),
                                    float(second), float(log_C))
-    return QuadraticStationary(variances, None, _finish(expected), _finish(mean),
-                               _finish(second), _finish(log_C))
+    return QuadraticStationary(variances, None, unwrap(expected), unwrap(mean),
+                               unwrap(second), unwrap(log_C))
 
 
-def quadratic_kl_divergence(sigma0, eigenvalues=None, *, A=None, lr, batch_size, noise_var,
-                            discrete=False):
+def quadratic_kl_divergence(sigma0: ArrayLike, eigenvalues: ArrayLike | None = None, *,
+                            A: ArrayLike | None = None, lr: ArrayLike, batch_size: ArrayLike,
+                            noise_var: ArrayLike, discrete: bool = False) -> float | np.ndarray:
     r""":math:`D(p_{ss}\|N(0, \sigma_0^2 I))` for the Gaussian law of :func:`quadratic_stationary`.
 
     .. math:: D = \frac12\sum_{i=1}^K\Bigl(\frac{v_i}{\sigma_0^2} - 1
@@ -469,7 +471,7 @@ def quadratic_kl_divergence(sigma0, eigenvalues=None, *, A=None, lr, batch_size,
     else:
         v = _mode_law(eigenvalues, lr, batch_size, noise_var, discrete)[1]
     _validate.broadcast(sigma0=sigma0, eigenvalues=v.mantissa[..., 0])
-    return _finish(_validate.finite_result(
+    return unwrap(_validate.finite_result(
         _q.kl_to_isotropic(v, sigma0), "the divergence (of order the largest ratio "
         "stationary variance / sigma0**2)", hint="sigma0 is far from the stationary scale"))
 
@@ -481,7 +483,7 @@ class DiscretizationError(NamedTuple):
     second_moment: float
 
 
-def discretization_error(eigenvalues, *, lr):
+def discretization_error(eigenvalues: ArrayLike, *, lr: ArrayLike) -> DiscretizationError:
     r"""Relative error of the continuous-time stationary law against the SGD recursion.
 
     With :math:`x_i = \alpha\lambda_i` (0 < x < 2), as (continuous − discrete)/discrete:
@@ -533,12 +535,13 @@ def discretization_error(eigenvalues, *, lr):
         g = half / (1 - half)
         weight = lam.min(axis=-1, keepdims=True) / lam
     return DiscretizationError(
-        _finish(-np.broadcast_to(half, g.shape).copy()),
-        _finish(-g.sum(axis=-1) / (1 + g).sum(axis=-1)),
-        _finish(-(g * weight).sum(axis=-1) / ((1 + g) * weight).sum(axis=-1)))
+        unwrap(-np.broadcast_to(half, g.shape).copy()),
+        unwrap(-g.sum(axis=-1) / (1 + g).sum(axis=-1)),
+        unwrap(-(g * weight).sum(axis=-1) / ((1 + g) * weight).sum(axis=-1)))
 
 
-def burn_in_steps(eigenvalues, *, lr, tol):
+def burn_in_steps(eigenvalues: ArrayLike, *, lr: ArrayLike,
+                  tol: ArrayLike) -> np.integer | np.ndarray:
     r"""Steps after which every mode's distance to its stationary second moment has shrunk by tol.
 
     Mode i's second moment relaxes as :math:`E w_t^2 - v_i = (1 - \alpha\lambda_i)^{2t}
@@ -590,7 +593,7 @@ def burn_in_steps(eigenvalues, *, lr, tol):
                          f"~{steps.max():.3g} steps, beyond the limit "
                          f"{_validate.bound_text(STEPS_MAX)} (the relaxation time is "
                          f"~1/(2*lr*min(eigenvalues)) steps); use the continuous-time law")
-    return _finish(np.maximum(steps, 1).astype(np.int64))
+    return unwrap(np.maximum(steps, 1).astype(np.int64))
 
 
 # --------------------------------------------------------------------------- least squares
@@ -611,7 +614,8 @@ class LeastSquaresStationary(NamedTuple):
     converges: bool
 
 
-def least_squares_stationary(X, y, *, lr, batch_size):
+def least_squares_stationary(X: ArrayLike, y: ArrayLike, *, lr: float,
+                             batch_size: int) -> LeastSquaresStationary:
     r"""Exact stationary moments of minibatch SGD on :math:`\frac1{2N}\lVert XW - y\rVert^2`.
 
     Each step draws b indices uniformly with replacement and uses the minibatch-mean
@@ -792,7 +796,7 @@ def _quadratic_steps(s, optimized):
     return steps
 
 
-def kl_bound_derivation():
+def kl_bound_derivation() -> dict:
     r"""The derivation of Proposition III.1, Remark III.2 and Theorem III.3, step by step in sympy.
 
     Nothing is typed in but the two log-densities: sympy takes the expectation by
@@ -826,7 +830,7 @@ def kl_bound_derivation():
     return dict(_derivation())
 
 
-def kl_bound_derivation_latex():
+def kl_bound_derivation_latex() -> dict[str, str]:
     r"""The steps of :func:`kl_bound_derivation` as LaTeX strings (``sympy.latex``).
 
     Returns
@@ -846,87 +850,3 @@ def kl_bound_derivation_latex():
     return {step: sympy.latex(expression, symbol_names=names)
             for step, expression in _derivation().items()}
 
-
-def printed_equations():
-    r"""The paper's equations (14), (17)-(21), transcribed as sympy right-hand sides.
-
-    (14) and (17) bound :math:`E_{ss}[L]/K`; (18) is :math:`K_1 \bar V` (σ0 → 0) and
-    (19) :math:`K_2\log\sigma_0^2` (σ0 → ∞) with constants :math:`K_1, K_2`; (20) bounds
-    :math:`E_{ss}[L]/K` and (21) the total :math:`E_{ss}[L]`, both at the optimal σ0.
-
-    Returns
-    -------
-    dict
-        Equation label -> sympy expression, in the symbols of :func:`kl_bound_derivation`.
-
-    Examples
-    --------
-    >>> from initmath.kl import printed_equations
-    >>> sorted(printed_equations())
-    ['(14)', '(17)', '(18)', '(19)', '(20)', '(21)']
-    """
-    import sympy
-    s = _symbols()
-    tau_2K = s["alpha"] * s["sigma"] ** 2 / (2 * s["b"] * s["K"])
-    tau_2 = s["alpha"] * s["sigma"] ** 2 / (4 * s["b"])
-    pi, e = sympy.pi, sympy.E
-    proposition = tau_2K * (s["K"] / 2 * sympy.log(2 * s["sigma0"] ** 2 * pi) + sympy.log(s["C"])
-                            + s["E_W2"] / (2 * s["sigma0"] ** 2))
-    return {"(14)": proposition, "(17)": proposition,
-            "(18)": s["K1"] * s["Vbar"],
-            "(19)": s["K2"] * sympy.log(s["sigma0"] ** 2),
-            "(20)": tau_2 * (sympy.log(s["E_W2"] / s["K"]) + sympy.log(2 * pi * e * s["C"])),
-            "(21)": tau_2 * (sympy.log(s["Vbar"]) + sympy.log(2 * pi * e * s["C"]))}
-
-
-class EquationCheck(NamedTuple):
-    """One printed equation against the derivation: ``equal``, and ``difference`` =
-    printed - derived (simplified; for (18), (19) the σ0-dependence of the implied constant)."""
-    printed: object
-    derived: object
-    equal: bool
-    difference: object
-
-
-def compare_with_paper():
-    r"""Each printed equation of :func:`printed_equations` against :func:`kl_bound_derivation`.
-
-    (14), (17), (20): the right-hand sides are compared directly; (21) against K times the
-    optimized per-parameter bound (its left side is the total :math:`E_{ss}[L]`), written
-    with :math:`\bar V`; (18), (19): the derived leading term is written as
-    :math:`c\,\bar V` resp. :math:`c\log\sigma_0^2`, and the printed form holds iff the
-    implied c is a constant, i.e. ``difference`` = dc/dσ0 vanishes.
-
-    Returns
-    -------
-    dict
-        Equation label -> :class:`EquationCheck`.
-
-    Examples
-    --------
-    >>> from initmath.kl import compare_with_paper
-    >>> {label: check.equal for label, check in compare_with_paper().items()}
-    {'(14)': True, '(17)': True, '(18)': False, '(19)': True, '(20)': False, '(21)': False}
-    >>> compare_with_paper()["(20)"].difference     # log C where (2/K) log C belongs
-    alpha*sigma**2*(K - 2)*log(C_1loc)/(4*K*b)
-    """
-    import sympy
-    s, steps, printed = _symbols(), _derivation(), printed_equations()
-    sigma0, Vbar, K = s["sigma0"], s["Vbar"], s["K"]
-    optimized = steps["optimized bound on E_ss[L]/K"]
-    derived = {"(14)": steps["bound on E_ss[L]/K"], "(17)": steps["bound on E_ss[L]/K"],
-               "(18)": steps["sigma_0 -> 0: K_1 = leading term / Vbar"] * Vbar,
-               "(19)": steps["sigma_0 -> oo: K_2 = lim bound / log sigma_0^2"]
-               * sympy.log(sigma0 ** 2),
-               "(20)": optimized,
-               "(21)": K * optimized.subs(s["E_W2"], K * Vbar)}
-    unknown_constant = {"(18)": s["K1"], "(19)": s["K2"]}
-    checks = {}
-    for label, expression in printed.items():
-        if label in unknown_constant:
-            implied = sympy.simplify(derived[label] * unknown_constant[label] / expression)
-            difference = sympy.diff(implied, sigma0)
-        else:
-            difference = sympy.factor(sympy.simplify(_tidy(expression - derived[label])))
-        checks[label] = EquationCheck(expression, derived[label], difference == 0, difference)
-    return checks

@@ -43,9 +43,11 @@ import math
 
 import numpy as np
 from numpy.polynomial.legendre import leggauss
+from numpy.typing import ArrayLike
 from scipy.special import gammainc, gammaln
 
 from . import _validate
+from ._engine.evaluate import elementwise, ldexp, unwrap
 
 __all__ = ["ldlt_output_variance", "ldlt_series_radius", "ldlt_sigma_for_variance"]
 
@@ -197,7 +199,7 @@ def _resolvent_trace(p, q, a):
 
 
 # --------------------------------------------------------------------------- series
-def ldlt_series_radius(m, n, alpha=1.0):
+def ldlt_series_radius(m: ArrayLike, n: ArrayLike, alpha: ArrayLike = 1.0) -> float | np.ndarray:
     r"""Radius in :math:`\sigma^2` used by ``method="series"``: :math:`\alpha/(\sqrt m +
     \sqrt n)^2`.
 
@@ -232,21 +234,9 @@ def ldlt_series_radius(m, n, alpha=1.0):
     m = _validate.positive_integer(m, "m")
     n = _validate.positive_integer(n, "n")
     alpha = _validate.real(alpha, "alpha", 0, None, low_open=True)
-    try:
-        np.broadcast_shapes(m.shape, n.shape, alpha.shape)
-    except ValueError:
-        raise ValueError(f"m, n, alpha must broadcast together, got shapes "
-                         f"{m.shape}, {n.shape}, {alpha.shape}") from None
+    _validate.broadcast(m=m, n=n, alpha=alpha)
     out = alpha / (np.sqrt(m) + np.sqrt(n)) ** 2
     return float(out) if out.ndim == 0 else out
-
-
-def _ldexp(x, e):
-    """x 2**e, inf beyond float64's range (math.ldexp raises there)."""
-    try:
-        return math.ldexp(x, e)
-    except OverflowError:
-        return math.copysign(math.inf, x)
 
 
 def _series(m, n, ratio, terms=_SERIES_TERMS):
@@ -258,7 +248,7 @@ def _series(m, n, ratio, terms=_SERIES_TERMS):
     from .wishart import wishart_trace_moment
     r, e = ratio
     total = sum((-1) ** (k - 1) * (float(wishart_trace_moment(k, m, n)) / m) * r ** k
-                * _ldexp(1.0, (k - 1) * e) for k in range(1, terms + 1))
+                * ldexp(1.0, (k - 1) * e) for k in range(1, terms + 1))
     return total, e
 
 
@@ -269,7 +259,7 @@ def _mp_limit(m, n, ratio):
     r, e = ratio
     u_m, u_e = math.frexp(r * n)
     u_e += e
-    u = _ldexp(u_m, u_e)
+    u = ldexp(u_m, u_e)
     if u >= 1:                                      # b <= 1: no cancellation in 1 - b g
         b = 1 / u
         lead = 1 - y + b
@@ -312,9 +302,9 @@ def _route(m, n, sigma, alpha, method):
     ratio = _ratio(sigma, alpha)
     if method != "exact":
         return method, ratio
-    if q * _ldexp(*ratio) < _SERIES_SWITCH:
+    if q * ldexp(*ratio) < _SERIES_SWITCH:
         return "series", ratio
-    a = _ldexp(1 / ratio[0], -ratio[1])
+    a = ldexp(1 / ratio[0], -ratio[1])
     if a < _A_LIMIT:
         return "limit", ratio
     if p == 1:
@@ -336,13 +326,20 @@ def _route(m, n, sigma, alpha, method):
     return "exact", ratio
 
 
+def _route_seconds(m, n, route):
+    """The estimated time of one evaluation along its route."""
+    if route[0] != "exact":
+        return _ROUTE_SECONDS[route[0]]
+    return _exact_seconds(min(m, n), max(m, n), ldexp(1 / route[1][0], -route[1][1]))
+
+
 def _scalar_var(m, n, sigma, alpha, method, route=None):
     """Var[y_i] / gamma^2 as (mantissa, exponent) (value mantissa * 2**exponent)."""
     p, q = min(m, n), max(m, n)
     route, ratio = route or _route(m, n, sigma, alpha, method)
     if route == "asymptotic":
         return _mp_limit(m, n, ratio)
-    a = _ldexp(1 / ratio[0], -ratio[1])             # alpha / sigma^2
+    a = ldexp(1 / ratio[0], -ratio[1])             # alpha / sigma^2
     if route == "large_sigma":
         if q - p < 2:
             raise ValueError("method='large_sigma' needs |m - n| >= 2 (E tr S^-1 finite), "
@@ -353,7 +350,7 @@ def _scalar_var(m, n, sigma, alpha, method, route=None):
                              f"sigma={sigma!r}")
         return p / m * (1 - a / (q - p - 1)), 0
     if route == "series":
-        if method == "series" and _ldexp(*ratio) * (math.sqrt(m) + math.sqrt(n)) ** 2 >= 1:
+        if method == "series" and ldexp(*ratio) * (math.sqrt(m) + math.sqrt(n)) ** 2 >= 1:
             raise ValueError(f"sigma must satisfy sigma^2 < alpha/(sqrt(m)+sqrt(n))^2 = "
                              f"{alpha / (math.sqrt(m) + math.sqrt(n)) ** 2:g} for "
                              f"method='series', got sigma={sigma!r}")
@@ -367,7 +364,8 @@ def _scalar_var(m, n, sigma, alpha, method, route=None):
     return (p - a * _resolvent_trace(p, q, a)) / m, 0
 
 
-def ldlt_output_variance(m, n, sigma, alpha=1.0, gamma=1.0, *, method="exact"):
+def ldlt_output_variance(m: ArrayLike, n: ArrayLike, sigma: ArrayLike, alpha: ArrayLike = 1.0,
+                         gamma: ArrayLike = 1.0, *, method: str = "exact") -> float | np.ndarray:
     r"""Marginal output variance :math:`\operatorname{Var}[y_i]` of an LDLT Lipschitz layer.
 
     .. math:: \operatorname{Var}[y_i] = \frac{\gamma^2}{m}E\operatorname{tr}\bigl[S(\alpha
@@ -441,29 +439,29 @@ def ldlt_output_variance(m, n, sigma, alpha=1.0, gamma=1.0, *, method="exact"):
     if m.size > ELEMENTS_MAX:
         raise ValueError(f"m, n, sigma, alpha, gamma broadcast to {m.size} elements; at most "
                          f"{ELEMENTS_MAX} per call (each is a separate evaluation)")
-    routes, seconds = {}, 0.0
-    for idx in np.ndindex(m.shape):                 # bound the work before doing it
-        mi, ni = int(m[idx]), int(n[idx])
-        routes[idx] = _route(mi, ni, float(sigma[idx]), float(alpha[idx]), method)
-        seconds += (_exact_seconds(min(mi, ni), max(mi, ni),
-                                   _ldexp(1 / routes[idx][1][0], -routes[idx][1][1]))
-                    if routes[idx][0] == "exact" else _ROUTE_SECONDS[routes[idx][0]])
+    routes = elementwise(lambda m_i, n_i, sigma_i, alpha_i: _route(
+        int(m_i), int(n_i), float(sigma_i), float(alpha_i), method), m, n, sigma, alpha)
+    seconds = sum(_route_seconds(int(m_i), int(n_i), route)      # bound the work first
+                  for m_i, n_i, route in zip(m.flat, n.flat, routes.flat))
     if seconds > _validate.WORK_BUDGET_S / 2:
         raise ValueError(f"m, n, sigma: these {m.size} evaluations would take ~"
                          f"{seconds:.0f} s (> {_validate.WORK_BUDGET_S / 2:g} s): pass fewer "
                          f"at a time, or use method='asymptotic' for the large m, n")
-    out = np.empty(m.shape)
-    for idx in np.ndindex(m.shape):
-        value, exponent = _scalar_var(int(m[idx]), int(n[idx]), float(sigma[idx]),
-                                      float(alpha[idx]), method, routes[idx])
-        g, shift = math.frexp(abs(float(gamma[idx])))     # gamma^2 scaled, too
-        out[idx] = _ldexp(value * g * g, exponent + 2 * shift)
+
+    def variance(m_i, n_i, sigma_i, alpha_i, gamma_i, route):
+        value, exponent = _scalar_var(int(m_i), int(n_i), float(sigma_i), float(alpha_i),
+                                      method, route)
+        g, shift = math.frexp(abs(float(gamma_i)))        # gamma^2 scaled, too
+        return ldexp(value * g * g, exponent + 2 * shift)
+
+    out = elementwise(variance, m, n, sigma, alpha, gamma, routes, dtype=float)
     _validate.finite_result(out, "gamma**2 * Var[y_i]", hint="|gamma| is too large for "
                             "float64 (the variance is at most gamma**2)")
-    return out[()] if out.ndim == 0 else out
+    return unwrap(out)
 
 
-def ldlt_sigma_for_variance(target, m, n, alpha=1.0, gamma=1.0):
+def ldlt_sigma_for_variance(target: ArrayLike, m: ArrayLike, n: ArrayLike, alpha: ArrayLike = 1.0,
+                            gamma: ArrayLike = 1.0) -> float | np.ndarray:
     r"""The sigma with ``ldlt_output_variance(m, n, sigma, alpha, gamma) == target``.
 
     The variance increases strictly from 0 (:math:`\sigma \to 0`) to

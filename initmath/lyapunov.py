@@ -18,17 +18,23 @@ generating function Λ(s) = log E[e^{sX}] = log(σ^s I'(s, d)) with I'(s, d) = E
 * σ̄(s) solves Λ(s) = 0 for a > 0 (Theorem 14's sign statement follows from convexity).
 
 The cumulants and the characteristic function of log Z' come from
-:mod:`initmath._logmoments` (Laplace-transform integrals whose cost does not grow with d).
+:mod:`initmath._engine.logmoments` (Laplace-transform integrals whose cost does not grow
+with d).
 """
 import dataclasses
 import math
+from collections.abc import Callable
+from typing import Any
 
 import mpmath
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import special
 
-from . import _validate
-from ._logmoments import characteristic_function, log_cumulants
+from . import _docs, _validate
+from ._engine.evaluate import at_precision, elementwise, guard_digits, unwrap
+from ._engine.logmoments import characteristic_function, log_cumulants
+from ._engine.mixture import slope_scales
 
 __all__ = [
     "LogNormLaw",
@@ -59,13 +65,8 @@ _SERIES_ORDER = 8
 _POINTS_MAX = 10 ** 5
 # Shevtsova (2011): sup |F_k - Phi| <= C rho / (s^3 sqrt k) for iid sums, C = 0.4748.
 BERRY_ESSEEN_C = 0.4748
-
-
-def _mixture(a):
-    """Coordinate scales and weights of Y = phi_a(g)^2 (rows of an (N, 2) array)."""
-    a = np.asarray(a, float)
-    c = np.stack([np.ones_like(a), a * a], axis=-1)
-    return c, np.full(c.shape, 0.5)
+# What the public functions return: float64 (a scalar or an array) or mpmath numbers.
+Result = float | np.ndarray | mpmath.mpf
 
 
 # Slopes below this take the two-scale split (_split_cumulants): a**2 would leave the
@@ -135,7 +136,7 @@ def _split_cumulants(d, log_a, order):
     So log Z is the mixture (1 - q) log Z'_ReLU + q (2 log a + log chi2_d).
     """
     d = np.asarray(d, float)
-    relu = log_cumulants(d, np.tile([1.0, 0.0], (d.size, 1)), np.full((d.size, 2), 0.5), order)
+    relu = log_cumulants(d, *slope_scales(np.zeros(d.size)), order)
     chi2 = _chi2_log_cumulants(d, order)
     chi2[0] = chi2[0] + 2 * np.asarray(log_a, float)
     q = np.exp2(-d)
@@ -151,8 +152,7 @@ def _cumulants(d, a, order):
     tiny = np.array([_use_split(x, y) for x, y in zip(flat_d, flat_a)], bool).reshape(
         flat_a.shape) if flat_a.size else np.zeros(0, bool)
     if (~tiny).any():
-        c, w = _mixture(flat_a[~tiny])
-        out[~tiny] = log_cumulants(flat_d[~tiny], c, w, order)
+        out[~tiny] = log_cumulants(flat_d[~tiny], *slope_scales(flat_a[~tiny]), order)
     if tiny.any():
         out[tiny] = _split_cumulants(flat_d[tiny], np.log(flat_a[tiny]), order)
     return out.reshape(d.shape + (order,))
@@ -160,7 +160,7 @@ def _cumulants(d, a, order):
 
 # Below this width the closed forms for a = 0 and a = 1 are used for the characteristic
 # function (complex log-gamma differences lose ~d/2 ulps, fine up to here); above it,
-# and for 0 < a < 1, initmath._logmoments (its quadrature is slow for small d).
+# and for 0 < a < 1, initmath._engine.logmoments (its quadrature is slow for small d).
 _CLOSED_FORM_MAX_D = 10**4
 
 
@@ -178,7 +178,7 @@ def _log_z_characteristic_function(u, d, a):
                                    + special.loggamma(d / 2 + iu) - special.gammaln(d / 2))
         return out
     if d > _CLOSED_FORM_MAX_D or 0 < a < 1:
-        return characteristic_function(u, d, [1.0, a * a], [0.5, 0.5])
+        return characteristic_function(u, d, *slope_scales(a))
     if a == 1:           # Z ~ chi2_d
         return np.exp(iu * math.log(2) + special.loggamma(d / 2 + iu) - special.gammaln(d / 2))
     # ReLU: n ~ Bin(d, 1/2) | n >= 1 positive units, Z' | n ~ chi2_n (Theorem 5's mixture);
@@ -217,10 +217,6 @@ def _envelope_top(k, d):
     return 2 * math.exp(hi)
 
 
-def _scalar(out):
-    return out[()] if out.ndim == 0 else out
-
-
 def _mp_log_cumulant(d, a, order, digits):
     """kappa_order(log Z') at ``digits`` digits: the order-th derivative at t = 0 of the
     CGF log E Z'^t = log I_a(2t, d) - log P(Z > 0), by mpmath's one-sided differences
@@ -233,7 +229,7 @@ def _mp_log_cumulant(d, a, order, digits):
         log_alive = mpmath.log1p(-mpmath.mpf(2) ** -d) if a == 0 else 0
         return log_moment_factor(2 * t, d, a, dps=mpmath.mp.dps) - log_alive
 
-    with mpmath.workdps(digits + 10):
+    with mpmath.workdps(digits + guard_digits()):
         return mpmath.diff(cgf, 0, order, direction=1)
 
 
@@ -241,7 +237,7 @@ def _mp_cumulant(d, a, order, digits):
     """kappa_order(log Z') at ``digits`` digits; tiny slopes (where the split's error is
     below 10^-(digits + 5)) through the two-scale split with log a, never a**2."""
     if a > 0 and _split_log10_error(d, a) < -(digits + 5):
-        with mpmath.workdps(digits + 10):
+        with mpmath.workdps(digits + guard_digits()):
             relu = [_mp_log_cumulant(d, 0.0, j, digits) for j in range(1, order + 1)]
             x = mpmath.mpf(d) / 2
             chi2 = [2 * mpmath.log(mpmath.mpf(a)) + mpmath.log(2) + mpmath.digamma(x)]
@@ -251,18 +247,17 @@ def _mp_cumulant(d, a, order, digits):
     return _mp_log_cumulant(d, a, order, digits)
 
 
-def _evaluate_mp(arrays, dps, function):
-    """function(*mpmath scalars) elementwise over broadcast arrays, rounded to dps."""
-    arrays = np.broadcast_arrays(*arrays)
-    out = np.empty(arrays[0].shape, dtype=object)
-    for index in np.ndindex(out.shape):
-        value = function(*(x[index].item() for x in arrays))
-        with mpmath.workdps(dps):
-            out[index] = +value
-    return out[()] if out.ndim == 0 else out
+def _evaluate_mp(arrays, dps, function: Callable[..., Any]):
+    """function(*Python scalars) elementwise over broadcast arrays, at dps + guard
+    digits, rounded to dps."""
+    return unwrap(elementwise(
+        lambda *xs: at_precision(function, dps, guard_digits(), *(x.item() for x in xs)),
+        *arrays))
 
 
-def lyapunov_exponent(sigma, d, a=0.0, *, dps=None):
+@_docs.fill
+def lyapunov_exponent(sigma: ArrayLike, d: ArrayLike, a: ArrayLike = 0.0, *,
+                      dps: int | None = None) -> Result:
     r"""Lyapunov exponent :math:`\mu_a(\sigma) = \lim_k \log\lVert x_k\rVert / k`.
 
     .. math:: \mu_a(\sigma) = \log\sigma + \tfrac12 E\log Z', \qquad
@@ -276,10 +271,8 @@ def lyapunov_exponent(sigma, d, a=0.0, *, dps=None):
     ----------
     sigma : float or array_like
         Weight standard deviation, finite and > 0.
-    d : int or array_like
-        Layer width, integer >= 1.
-    a : float or array_like, default 0
-        Negative-side slope, 0 <= a <= 1.
+    %(d)s
+    %(a)s
     dps : int, optional
         None: float64 with numpy broadcasting.  An int: mpmath numbers correct to that
         many digits (sigma, a taken at their exact binary values; ~0.2 s per value).
@@ -315,20 +308,19 @@ def lyapunov_exponent(sigma, d, a=0.0, *, dps=None):
     if dps is not None:
         return _evaluate_mp((sigma, d, a), dps, lambda sigma, d, a: mpmath.log(sigma)
                             + _mp_cumulant(d, a, 1, dps) / 2)
-    return _scalar(_validate.finite_result(np.log(sigma) + _cumulants(d, a, 1)[..., 0] / 2,
+    return unwrap(_validate.finite_result(np.log(sigma) + _cumulants(d, a, 1)[..., 0] / 2,
                                            "lyapunov_exponent"))
 
 
-def log_norm_variance(d, a=0.0, *, dps=None):
+@_docs.fill
+def log_norm_variance(d: ArrayLike, a: ArrayLike = 0.0, *, dps: int | None = None) -> Result:
     r"""CLT variance :math:`s_a^2 = \tfrac14 \operatorname{Var}\log Z'` of
     :math:`(\log\lVert x_k\rVert - k\mu_a)/\sqrt k` (independent of sigma).
 
     Parameters
     ----------
-    d : int or array_like
-        Layer width, integer >= 1.
-    a : float or array_like, default 0
-        Negative-side slope, 0 <= a <= 1.
+    %(d)s
+    %(a)s
     dps : int, optional
         As in :func:`lyapunov_exponent` (~0.5 s per value).
 
@@ -348,10 +340,11 @@ def log_norm_variance(d, a=0.0, *, dps=None):
     dps = _validate.dps_or_none(dps)
     if dps is not None:
         return _evaluate_mp((d, a), dps, lambda d, a: _mp_cumulant(d, a, 2, dps) / 4)
-    return _scalar(_validate.finite_result(_cumulants(d, a, 2)[..., 1] / 4, "log_norm_variance"))
+    return unwrap(_validate.finite_result(_cumulants(d, a, 2)[..., 1] / 4, "log_norm_variance"))
 
 
-def edge_sigma(d, a=0.0):
+@_docs.fill
+def edge_sigma(d: ArrayLike, a: ArrayLike = 0.0) -> float | np.ndarray:
     r"""The sigma at which :math:`\mu_a(\sigma) = 0`: :math:`\exp(-\tfrac12 E\log Z')`.
 
     Above it log‖x_k‖ drifts to +inf, below it to -inf (for ReLU: conditional on
@@ -360,10 +353,8 @@ def edge_sigma(d, a=0.0):
 
     Parameters
     ----------
-    d : int or array_like
-        Layer width, integer >= 1.
-    a : float or array_like, default 0
-        Negative slope in [0, 1] (broadcast with d).
+    %(d)s
+    %(a)s
 
     Returns
     -------
@@ -383,7 +374,7 @@ def edge_sigma(d, a=0.0):
     """
     d, a = _validate.broadcast(d=_validate.positive_integer(d, "d"), a=_validate.real(a, "a", 0, 1))
     # finite on the whole domain: E log Z' >= 2 log(5e-324) + psi(1/2) + log 2 > -1492
-    return _scalar(_validate.finite_result(np.exp(-_cumulants(d, a, 1)[..., 0] / 2),
+    return unwrap(_validate.finite_result(np.exp(-_cumulants(d, a, 1)[..., 0] / 2),
                                            "edge_sigma"))
 
 
@@ -509,33 +500,34 @@ class LogNormLaw:
             out[inside] = values * step / math.pi
         return x, out.reshape(np.shape(r)), inside.reshape(np.shape(r))
 
-    def cdf(self, r):
+    def cdf(self, r: ArrayLike) -> float | np.ndarray:
         """P(log‖x_k‖ <= r | x_k ≠ 0), exact (to ~1e-11), vectorised over r (finite reals).
         Outside the effective support mean ± (12 sd + 30) it is 0 or 1 (within ~1e-13)."""
         x, values, inside = self._invert(r, np.imag, True)
         values = np.where(inside, 0.5 - np.where(inside, values, 0),
                           (x.reshape(values.shape) > 0).astype(float))
-        return _scalar(np.clip(values, 0.0, 1.0))
+        return unwrap(np.clip(values, 0.0, 1.0))
 
-    def pdf(self, r):
+    def pdf(self, r: ArrayLike) -> float | np.ndarray:
         """Density of log‖x_k‖ given x_k ≠ 0, exact, vectorised over r (finite reals);
         0 outside the effective support mean ± (12 sd + 30)."""
         _x, values, inside = self._invert(r, np.real, False)
-        return _scalar(np.maximum(np.where(inside, values, 0.0), 0.0))
+        return unwrap(np.maximum(np.where(inside, values, 0.0), 0.0))
 
-    def normal_cdf(self, r):
+    def normal_cdf(self, r: ArrayLike) -> float | np.ndarray:
         """The CLT approximation N(mean, variance) of the CDF."""
         r = _validate.real(r, "r")
-        return _scalar(special.ndtr((r - self.mean) / math.sqrt(self.variance)))
+        return unwrap(special.ndtr((r - self.mean) / math.sqrt(self.variance)))
 
-    def normal_pdf(self, r):
+    def normal_pdf(self, r: ArrayLike) -> float | np.ndarray:
         """The CLT approximation N(mean, variance) of the density."""
         r = _validate.real(r, "r")
         z = (r - self.mean) / math.sqrt(self.variance)
-        return _scalar(np.exp(-z * z / 2) / math.sqrt(2 * math.pi * self.variance))
+        return unwrap(np.exp(-z * z / 2) / math.sqrt(2 * math.pi * self.variance))
 
 
-def log_norm_distribution(k, sigma, d, a=0.0, x0_norm=1.0):
+def log_norm_distribution(k: int, sigma: float, d: int, a: float = 0.0,
+                          x0_norm: float = 1.0) -> LogNormLaw:
     r"""The law of log‖x_k‖ at finite depth k: exact CDF/PDF, normal approximation,
     a Berry–Esseen bound on their distance, and P(x_k = 0) for ReLU.
 
@@ -594,7 +586,8 @@ def log_norm_distribution(k, sigma, d, a=0.0, x0_norm=1.0):
         berry_esseen=float(min(1.0, BERRY_ESSEEN_C * ratio / math.sqrt(k))))
 
 
-def stochastic_dominance(k, sigma_1, sigma_2, d, a=0.0, *, points=2001):
+def stochastic_dominance(k: int, sigma_1: float, sigma_2: float, d: int, a: float = 0.0, *,
+                         points: int = 2001) -> dict[str, Any]:
     r"""Compare the laws of log‖x_k‖ under two sigmas (Remark 6).
 
     σ enters log‖x_k‖ only through the shift k log σ, so the law under σ_2 is the law

@@ -38,6 +38,9 @@ import sympy
 
 from . import _validate
 
+# An integer, a rational (Fraction, "3/2"), a float or a sympy symbol/expression.
+Symbolic = int | float | Fraction | str | sympy.Expr
+
 __all__ = [
     "marchenko_pastur_moment",
     "wishart_mixed_moment",
@@ -322,7 +325,7 @@ def _document(function):
 
 
 @_document
-def wishart_trace_moment(k, m, n, sigma2=1):
+def wishart_trace_moment(k: int, m: Symbolic, n: Symbolic, sigma2: Symbolic = 1) -> sympy.Expr:
     r"""Exact :math:`E[\operatorname{tr} S^k]` for :math:`S = W W^T`, W an m x n matrix of
     iid :math:`N(0, \sigma^2)` entries.
 
@@ -381,7 +384,8 @@ def wishart_trace_moment(k, m, n, sigma2=1):
 
 
 @_document
-def wishart_mixed_moment(ks, m, n, sigma2=1):
+def wishart_mixed_moment(ks: Iterable[int], m: Symbolic, n: Symbolic,
+                         sigma2: Symbolic = 1) -> sympy.Expr:
     r"""Exact :math:`E[\operatorname{tr} S^{k_1} \cdots \operatorname{tr} S^{k_r}]`.
 
     The product of power sums :math:`p_\mu`, :math:`\mu = (k_1, \dots, k_r)`, is expanded
@@ -442,7 +446,7 @@ def wishart_mixed_moment(ks, m, n, sigma2=1):
                                                           _dimension(n, "n")), scale, "sigma2")
 
 
-def wishart_spectral_moment(k, m, n):
+def wishart_spectral_moment(k: int, m: Symbolic, n: Symbolic) -> sympy.Expr:
     r"""k-th moment of the expected spectral measure of S / n (unit entry variance).
 
     .. math:: \frac1m E[\operatorname{tr} (S/n)^k] = \frac{E[\operatorname{tr} S^k]}{m n^k}
@@ -478,7 +482,7 @@ def wishart_spectral_moment(k, m, n):
     return sympy.expand(_polynomial((k,), m, n) / (m * n ** k))
 
 
-def marchenko_pastur_moment(k, ratio):
+def marchenko_pastur_moment(k: int, ratio: Symbolic) -> sympy.Expr:
     r"""k-th moment of the Marchenko-Pastur law with ratio c = m / n and unit variance.
 
     .. math:: \int x^k\, d\mu_c(x) = \sum_{j=1}^k N(k, j)\, c^{j-1}, \qquad
@@ -522,7 +526,7 @@ def marchenko_pastur_moment(k, ratio):
                                        * c ** (j - 1) for j in range(1, k + 1))), c, "ratio")
 
 
-def wishart_trace_moment_latex(k):
+def wishart_trace_moment_latex(k: int) -> str:
     r"""LaTeX of :math:`E[\operatorname{tr} S^k]` as a polynomial in m, n and sigma,
     for a table of moments.
 

@@ -21,8 +21,8 @@ from initmath.asymptotics import (
     critical_sigma_expansion,
     critical_variance_expansion,
     d,
-    paper_critical_variance_expansion,
 )
+from initmath.papers.gurbuzbalaban_hu import paper_critical_variance_expansion
 
 s_, a_, q_ = sympy.symbols("s a q", positive=True)
 EPS = sympy.Symbol("epsilon", positive=True)
@@ -294,7 +294,8 @@ def test_corollary4_printed_expansion_is_right(s):
 
 
 def test_corollary4_printed_sigma_is_right():
-    printed = sympy.sqrt(2) / sympy.sqrt(d) + 5 * sympy.sqrt(2) * (2 - s_) / (8 * d ** sympy.Rational(3, 2))
+    printed = (sympy.sqrt(2) / sympy.sqrt(d)
+               + 5 * sympy.sqrt(2) * (2 - s_) / (8 * d ** sympy.Rational(3, 2)))
     assert sympy.simplify(critical_sigma_expansion(s_, 0, 2) - printed) == 0
 
 
@@ -309,17 +310,24 @@ def test_corollary10_small_a_formula_misses_at_order_a4():
     printed = paper_critical_variance_expansion(s_, a_).coeff(d, -2)
     true = critical_variance_expansion(s_, a_, 2).coeff(d, -2)
     miss = sympy.series(printed - true, a_, 0, 5).removeO()
-    assert sympy.simplify(miss - a_ ** 4 * (-sympy.Rational(17, 4) * s_ ** 2
-                                            + sympy.Rational(41, 2) * s_ - 24)) == 0
+    assert (
+        sympy.simplify(
+            miss - a_**4 * (-sympy.Rational(17, 4) * s_**2 + sympy.Rational(41, 2) * s_ - 24)
+        )
+        == 0
+    )
     # The d^-1 coefficient is exact; apart from s = 2 and a = 0 the d^-2 one is right
     # only on the curve s = 24(a^2+1)(a^2+2)/(5a^4+10a^2+17), which lies in s > 2.
-    assert (paper_critical_variance_expansion(s_, a_).coeff(d, -1)
-            == critical_variance_expansion(s_, a_, 2).coeff(d, -1))
+    assert paper_critical_variance_expansion(s_, a_).coeff(d, -1) == critical_variance_expansion(
+        s_, a_, 2
+    ).coeff(d, -1)
     assert sympy.simplify((printed - true).subs(a_, 0)) == 0
-    curve = sympy.solve(sympy.numer(sympy.cancel((printed - true) / (2 - s_) / a_ ** 4)), s_)
+    curve = sympy.solve(sympy.numer(sympy.cancel((printed - true) / (2 - s_) / a_**4)), s_)
     assert len(curve) == 1
-    assert sympy.simplify(curve[0] - 24 * (a_ ** 2 + 1) * (a_ ** 2 + 2)
-                          / (5 * a_ ** 4 + 10 * a_ ** 2 + 17)) == 0
+    assert (
+        sympy.simplify(curve[0] - 24 * (a_**2 + 1) * (a_**2 + 2) / (5 * a_**4 + 10 * a_**2 + 17))
+        == 0
+    )
     assert sympy.minimum(curve[0], a_, sympy.Interval(0, 1)) == sympy.Rational(48, 17)
 
 
@@ -327,7 +335,9 @@ def test_corollary10_small_a_formula_misses_at_order_a4():
 @pytest.mark.parametrize("a", ["0.5", "1"])
 def test_corollary10_small_a_formula_rejected(s, a):
     # Symbolic a selects the small-a formula even where a = 1.
-    small_a = paper_critical_variance_expansion(s_, a_).subs({s_: sympy.Rational(s), a_: sympy.Rational(a)})
+    small_a = paper_critical_variance_expansion(s_, a_).subs(
+        {s_: sympy.Rational(s), a_: sympy.Rational(a)}
+    )
     r = scaled_errors(small_a, 3, s, a)
     assert not converges(r)
     # r ~ (true - printed) d: the growth rate recovers the miss in the d^-2 coefficient.
@@ -338,13 +348,20 @@ def test_corollary10_small_a_formula_rejected(s, a):
 def test_corollary10_small_a_formula_miss_is_tiny_at_a_001():
     small_a = paper_critical_variance_expansion(s_, a_).subs({s_: 1, a_: sympy.Rational(1, 100)})
     miss = coefficient(critical_variance_expansion(1, "0.01", 2) - small_a, 2)
-    assert 0 < miss < sympy.Rational(1, 10 ** 7)
+    assert 0 < miss < sympy.Rational(1, 10**7)
 
 
 @pytest.mark.parametrize("q", ["0.5", "0.8"])
 def test_remark13_printed_dropout_expansion_is_right(q):
-    assert sympy.simplify(paper_critical_variance_expansion(s_, keep_prob=q_)
-                          - critical_variance_expansion(s_, 0, 2, keep_prob=q_)) == 0
+    assert (
+        sympy.simplify(
+            paper_critical_variance_expansion(s_, keep_prob=q_)
+            - critical_variance_expansion(s_, 0, 2, keep_prob=q_)
+        )
+        == 0
+    )
     printed = paper_critical_variance_expansion("1", keep_prob=q)
-    assert_converges_to(scaled_errors(printed, 3, "1", "0", q),
-                        coefficient(critical_variance_expansion(1, 0, 3, keep_prob=q), 3))
+    assert_converges_to(
+        scaled_errors(printed, 3, "1", "0", q),
+        coefficient(critical_variance_expansion(1, 0, 3, keep_prob=q), 3),
+    )

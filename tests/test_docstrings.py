@@ -7,8 +7,8 @@ import pytest
 
 MODULES = ["initmath.critical_variance", "initmath.asymptotics", "initmath.lyapunov",
            "initmath.wishart", "initmath.ldlt", "initmath.hessian", "initmath.kl",
-           "initmath.latex", "initmath.tables"]
-TORCH_MODULES = ["initmath.torch", "initmath.torch_tools"]
+           "initmath.outputs.latex", "initmath.outputs.tables"]
+TORCH_MODULES = ["initmath.nn.init", "initmath.nn.curvature"]
 
 
 def _public_functions(module_name):

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from initmath.__main__ import main
-from initmath.tables import KINDS
+from initmath.outputs.tables import KINDS
 
 # Values an option may get: valid ones (small, so an example stays fast), invalid ones
 # and junk.
@@ -214,7 +214,7 @@ def test_float64_tables_agree_with_dps50(kind, grid):
     ValueError, e.g. too much work at s = 1000, d = 2**53) is left out, most are not."""
     import itertools
 
-    from initmath.tables import make_table
+    from initmath.outputs.tables import make_table
     names = [p.name for p in KINDS[kind].parameters]
     compared = 0
     for point in itertools.product(*(grid[name] for name in names)):

@@ -39,8 +39,9 @@ from initmath import (
     rrelu_critical_variance,
     rrelu_moment_factor,
 )
-from initmath.asymptotics import ORDER_MAX, paper_critical_variance_expansion
+from initmath.asymptotics import ORDER_MAX
 from initmath.critical_variance import KEEP_PROB_MIN, S_MAX
+from initmath.papers.gurbuzbalaban_hu import paper_critical_variance_expansion
 
 NAMES = ("s", "d", "a", "keep_prob", "dps", "method", "lower", "upper", "mode", "widths",
          "convention", "order")

@@ -27,6 +27,7 @@ from _fuzz import (
 )
 
 from initmath import kl
+from initmath.papers import horii_has
 
 # reals(0, sys.float_info.max) overflows in _fuzz's log-uniform part (10.0 ** 308.25):
 # the strategies stop at 1e308, the largest float appears in explicit examples
@@ -103,7 +104,8 @@ def test_kl_loss_bound(sigma0, lr, batch_size, noise_var, K, second_moment, log_
 @examples(200)
 @given(lr=_maybe_array(POSITIVE, NOT_POSITIVE), batch_size=maybe_beyond(COUNT, beyond_integers()),
        noise_var=maybe_beyond(POSITIVE, NOT_POSITIVE), K=maybe_beyond(COUNT, beyond_integers()),
-       second_moment=_maybe_array(POSITIVE, NOT_POSITIVE), log_C=maybe_beyond(ANY_REAL, NOT_A_NUMBER))
+       second_moment=_maybe_array(POSITIVE, NOT_POSITIVE),
+       log_C=maybe_beyond(ANY_REAL, NOT_A_NUMBER))
 @example(lr=5e-324, batch_size=1, noise_var=1e308, K=1, second_moment=5e-324, log_C=1e308)
 def test_optimized_loss_bound(lr, batch_size, noise_var, K, second_moment, log_C):
     def check(result):
@@ -311,10 +313,12 @@ def test_least_squares_bad_shapes_and_work_bound():
 
 
 # --------------------------------------------------------------------------- symbolic
-@pytest.mark.parametrize("name", ["kl_bound_derivation", "kl_bound_derivation_latex",
-                                  "printed_equations", "compare_with_paper"])
-def test_symbolic_functions_take_no_arguments_and_finish(name):
-    outcome, result = fuzz(getattr(kl, name), names=("none",))
+@pytest.mark.parametrize("module, name", [(kl, "kl_bound_derivation"),
+                                          (kl, "kl_bound_derivation_latex"),
+                                          (horii_has, "printed_equations"),
+                                          (horii_has, "compare_with_paper")])
+def test_symbolic_functions_take_no_arguments_and_finish(module, name):
+    outcome, result = fuzz(getattr(module, name), names=("none",))
     assert outcome == "value" and len(result) >= 6
 
 

@@ -1,4 +1,4 @@
-"""Fuzz tests of initmath.torch and initmath.torch_tools (issue 13): every call ends in a
+"""Fuzz tests of initmath.nn (init and curvature): every call ends in a
 finite, plausible value or a one-line ValueError naming the argument; the fill functions
 leave a finite tensor; init_model_ initializes a layer only for an activation it can read
 from the model and lists (and warns about) every parameter it leaves alone."""
@@ -17,9 +17,9 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).parent))
 from _fuzz import NONFINITE, NOT_A_NUMBER, beyond_reals, examples, fuzz, maybe_beyond, reals
 
-import initmath.torch as itorch
+import initmath.nn as itorch
 from initmath import rrelu_critical_sigma
-from initmath.torch import (
+from initmath.nn import (
     InitCoverageWarning,
     fractional_moment_normal_,
     fractional_moment_std,

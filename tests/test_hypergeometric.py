@@ -1,4 +1,4 @@
-"""Tests for the hypergeometric route ``initmath._hypergeometric``.
+"""Tests for the hypergeometric route ``initmath._engine.hypergeometric``.
 
 Every reference value below is computed by an independent route: closed-form
 coordinate moments (integer s), Gamma-function formulas (a = 1), a polar
@@ -9,7 +9,7 @@ quadrature (d = 2), and a Laplace-transform (Mellin) quadrature that uses only
 import mpmath
 import pytest
 
-from initmath._hypergeometric import _NoDropout, log_moment_factor_mp
+from initmath._engine.hypergeometric import _NoDropout, log_moment_factor_mp
 
 mp = mpmath.mp
 
@@ -139,7 +139,8 @@ def test_dropout_d2_decomposition():
     """E Z_q^h = q^{-2h}[q^2 I(2) + 2q(1-q) I(1)], I(2) by polar quadrature."""
     with mpmath.workdps(30):
         h, a, q = mpmath.mpf("1.3"), mpmath.mpf("0.25"), mpmath.mpf("0.45")
-        i1 = (1 + a ** (2 * h)) / 2 * 2 ** h * mpmath.gamma(h + mpmath.mpf(0.5)) / mpmath.sqrt(mpmath.pi)
+        i1 = ((1 + a ** (2 * h)) / 2 * 2 ** h * mpmath.gamma(h + mpmath.mpf(0.5))
+              / mpmath.sqrt(mpmath.pi))
         ref = q ** (-2 * h) * (q * q * polar_moment_d2(h, a) + 2 * q * (1 - q) * i1)
         assert rel(I(h, 2, a, q), ref) < mpmath.mpf(10) ** -25
 
@@ -148,19 +149,27 @@ def test_dropout_d2_decomposition():
 # limits, precision, large d
 # ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("d", [1, 3, 10, 64])
 def test_relu_atom_h_to_zero(d):
     with mpmath.workdps(40):
         h = mpmath.mpf(10) ** -45
-        target = mpmath.log1p(-mpmath.mpf(2) ** -d)
+        target = mpmath.log1p(-(mpmath.mpf(2) ** -d))
         # E Z^h = (1-2^-d) (1 + h E[log Z | Z>0] + ...): O(h) = 1e-44 away
         assert abs(log_moment_factor_mp(h, d, 0) - target) < mpmath.mpf(10) ** -42
         # leaky: no atom, log E Z^h -> 0
         assert abs(log_moment_factor_mp(h, d, mpmath.mpf("0.1"))) < mpmath.mpf(10) ** -42
 
 
-@pytest.mark.parametrize("d,a,h,q", [(10 ** 5, "0.01", "1.5", 1), (300, "0.37", "3.3", 1),
-                                     (25, 0, "2.75", 1), (40, "0.5", "1.7", "0.3")])
+@pytest.mark.parametrize(
+    "d,a,h,q",
+    [
+        (10**5, "0.01", "1.5", 1),
+        (300, "0.37", "3.3", 1),
+        (25, 0, "2.75", 1),
+        (40, "0.5", "1.7", "0.3"),
+    ],
+)
 def test_precision_dps30_vs_dps60(d, a, h, q):
     with mpmath.workdps(30):
         v30 = log_moment_factor_mp(mpmath.mpf(h), d, mpmath.mpf(a), mpmath.mpf(q))
@@ -178,13 +187,14 @@ def test_precision_dps30_vs_dps60(d, a, h, q):
 
 def test_large_d_mean_and_chi():
     with mpmath.workdps(20):
-        d = 10 ** 6
+        d = 10**6
         assert rel(I(1, d, mpmath.mpf("0.2")), d * mpmath.mpf("1.04") / 2) < mpmath.mpf(10) ** -18
 
 
 # ---------------------------------------------------------------------------
 # conditional moments and negative controls
 # ---------------------------------------------------------------------------
+
 
 def cond_moment(h, d, n, a, swapped=False):
     ev = _NoDropout(mpmath.mpf(h), mpmath.mpf(a))

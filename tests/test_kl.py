@@ -17,7 +17,6 @@ from scipy import integrate, linalg
 from initmath import kl
 from initmath.kl import (
     burn_in_steps,
-    compare_with_paper,
     discretization_error,
     kl_bound_derivation,
     kl_bound_derivation_latex,
@@ -25,10 +24,10 @@ from initmath.kl import (
     least_squares_stationary,
     optimal_init_sigma,
     optimized_loss_bound,
-    printed_equations,
     quadratic_kl_divergence,
     quadratic_stationary,
 )
+from initmath.papers.horii_has import compare_with_paper, printed_equations
 
 SGD = dict(lr=0.05, batch_size=4, noise_var=2.0)
 TAU = 0.05 * 2.0 / (2 * 4)

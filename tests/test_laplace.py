@@ -1,4 +1,4 @@
-"""Tests of the Laplace-transform engine (initmath._laplace) against exact references.
+"""Tests of the Laplace-transform engine (initmath._engine.laplace) against exact references.
 
 References (mpmath, 50 digits): for leaky ReLU c = [1, a^2], w = [1/2, 1/2],
 E Z^h = sum_n C(d,n) 2^-d 2^h Gamma(d/2+h)/Gamma(d/2) 2F1(-h, (d-n)/2; d/2; 1-a^2);
@@ -12,8 +12,8 @@ import mpmath
 import numpy as np
 import pytest
 
-from initmath import _laplace
-from initmath._laplace import log_moment, log_moment_mp
+from initmath._engine import laplace as _laplace
+from initmath._engine.laplace import log_moment, log_moment_mp
 
 
 def ref_relu(h, d, a, dps=50):
@@ -28,11 +28,16 @@ def ref_relu(h, d, a, dps=50):
             lb = mpmath.log(mpmath.binomial(d, n)) - d * mpmath.log(2)
             if a == 0:
                 if n:
-                    total += mpmath.exp(lb + h * mpmath.log(2) + mpmath.loggamma(mpmath.mpf(n) / 2 + h)
-                                        - mpmath.loggamma(mpmath.mpf(n) / 2))
+                    total += mpmath.exp(
+                        lb
+                        + h * mpmath.log(2)
+                        + mpmath.loggamma(mpmath.mpf(n) / 2 + h)
+                        - mpmath.loggamma(mpmath.mpf(n) / 2)
+                    )
             else:
-                total += mpmath.exp(lb + pref) * mpmath.hyp2f1(-h, mpmath.mpf(d - n) / 2,
-                                                               mpmath.mpf(d) / 2, 1 - a * a)
+                total += mpmath.exp(lb + pref) * mpmath.hyp2f1(
+                    -h, mpmath.mpf(d - n) / 2, mpmath.mpf(d) / 2, 1 - a * a
+                )
         return mpmath.log(total)
 
 
@@ -40,8 +45,14 @@ def ref_dropout(h, d, q, a, dps=50):
     """c = [0, 1/q^2, a^2/q^2], w = [1-q, q/2, q/2]: sum over kept count k ~ Bin(d, q)."""
     with mpmath.workdps(dps):
         q, h = mpmath.mpf(q), mpmath.mpf(h)
-        total = sum(mpmath.binomial(d, k) * q ** k * (1 - q) ** (d - k)
-                    * q ** (-2 * h) * mpmath.exp(ref_relu(h, k, a, dps)) for k in range(1, d + 1))
+        total = sum(
+            mpmath.binomial(d, k)
+            * q**k
+            * (1 - q) ** (d - k)
+            * q ** (-2 * h)
+            * mpmath.exp(ref_relu(h, k, a, dps))
+            for k in range(1, d + 1)
+        )
         return mpmath.log(total)
 
 
@@ -50,8 +61,9 @@ def relu_cw(a):
 
 
 def f64(h, d, c, w):
-    out = log_moment(np.array([h], float), np.array([d], float),
-                     np.array([c], float), np.array([w], float))
+    out = log_moment(
+        np.array([h], float), np.array([d], float), np.array([c], float), np.array([w], float)
+    )
     assert out.shape == (1,)
     return float(out[0])
 
@@ -63,13 +75,25 @@ def f64_tol(ref):
 
 def mp_at(dps, h, d, c, w):
     with mpmath.workdps(dps):
-        return log_moment_mp(mpmath.mpf(h), d, [mpmath.mpf(x) for x in c],
-                             [mpmath.mpf(x) for x in w])
+        return log_moment_mp(
+            mpmath.mpf(h), d, [mpmath.mpf(x) for x in c], [mpmath.mpf(x) for x in w]
+        )
 
 
-RELU_CASES = [(1.5, 10, 0.01), (2.0, 1000, 1.0), (0.5, 1, 0.3), (0.3, 7, 0.0), (1.0, 100, 1e-4),
-              (0.1, 1000, 0.3), (2.9, 3, 0.01), (0.7, 1, 0.0), (0.49, 2, 0.0), (3.0, 50, 0.5),
-              (0.025, 300, 1e-4), (1.49, 20, 0.0)]
+RELU_CASES = [
+    (1.5, 10, 0.01),
+    (2.0, 1000, 1.0),
+    (0.5, 1, 0.3),
+    (0.3, 7, 0.0),
+    (1.0, 100, 1e-4),
+    (0.1, 1000, 0.3),
+    (2.9, 3, 0.01),
+    (0.7, 1, 0.0),
+    (0.49, 2, 0.0),
+    (3.0, 50, 0.5),
+    (0.025, 300, 1e-4),
+    (1.49, 20, 0.0),
+]
 
 
 @pytest.mark.parametrize("h,d,a", RELU_CASES)
@@ -82,13 +106,15 @@ def test_mp_matches_exact_relu(h, d, a):
     assert abs(f64(h, d, [1, a * a], [0.5, 0.5]) - float(ref)) <= f64_tol(ref)
 
 
-@pytest.mark.parametrize("h,d,a,m_form", [(0.3, 7, 0.0, 0), (1.5, 1000, 0.01, 3), (0.9, 10**6, 0.3, 2)])
+@pytest.mark.parametrize(
+    "h,d,a,m_form", [(0.3, 7, 0.0, 0), (1.5, 1000, 0.01, 3), (0.9, 10**6, 0.3, 2)]
+)
 def test_mp_step_halving_converged(h, d, a, m_form):
     """The mp trapezoid with the precision-chosen step agrees with step/2."""
     c, w = relu_cw(a)
     with mpmath.workdps(40):
         tail = mpmath.mpf(mpmath.mp.prec + 8) * mpmath.ln2
-        step = mpmath.pi ** 2 / (tail + 8)
+        step = mpmath.pi**2 / (tail + 8)
         coarse = _laplace._log_moment_mp(mpmath.mpf(h), d, c, w, tail, step)
         fine = _laplace._log_moment_mp(mpmath.mpf(h), d, c, w, tail + 20, step / 2)
         assert _laplace._split_form(h) == m_form
@@ -113,20 +139,29 @@ def test_h_to_zero(d, a):
     h = mpmath.mpf("1e-6")
     if d == 10**7:
         with mpmath.workdps(70):
-            ref = h * mpmath.log(2) + mpmath.loggamma(mpmath.mpf(d) / 2 + h) \
+            ref = (
+                h * mpmath.log(2)
+                + mpmath.loggamma(mpmath.mpf(d) / 2 + h)
                 - mpmath.loggamma(mpmath.mpf(d) / 2)
+            )
             first_order = h * (mpmath.log(2) + mpmath.digamma(mpmath.mpf(d) / 2))
     else:
         ref = ref_relu(h, d, a)
-        with mpmath.workdps(50):   # E[log Z; Z > 0] from the exact chi-square mixture (a = 0)
+        with mpmath.workdps(50):  # E[log Z; Z > 0] from the exact chi-square mixture (a = 0)
             first_order = None
             if a == 0:
                 p0 = mpmath.mpf(2) ** -d
-                elog = sum(mpmath.binomial(d, n) * (mpmath.log(2) + mpmath.digamma(mpmath.mpf(n) / 2))
-                           for n in range(1, d + 1)) / 2 ** d / (1 - p0)
+                elog = (
+                    sum(
+                        mpmath.binomial(d, n) * (mpmath.log(2) + mpmath.digamma(mpmath.mpf(n) / 2))
+                        for n in range(1, d + 1)
+                    )
+                    / 2**d
+                    / (1 - p0)
+                )
                 first_order = mpmath.log(1 - p0) + h * elog
     if first_order is not None:
-        assert abs(ref - first_order) < 1e-10   # the reference is right to first order
+        assert abs(ref - first_order) < 1e-10  # the reference is right to first order
     with mpmath.workdps(40):
         got = log_moment_mp(h, d, *relu_cw(a))
         assert abs(got - ref) <= 20 * mpmath.eps * max(1, abs(ref))
@@ -137,9 +172,12 @@ def test_h_to_zero(d, a):
 def test_large_d_closed_form(h):
     """c = [1, 1]: Z ~ chi^2_d, log E Z^h = log(2^h Gamma(d/2+h)/Gamma(d/2)), d = 10^7."""
     d = 10**7
-    with mpmath.workdps(70):   # loggamma(d/2) ~ 7e7: the difference needs extra digits
-        ref = h * mpmath.log(2) + mpmath.loggamma(mpmath.mpf(d) / 2 + h) \
+    with mpmath.workdps(70):  # loggamma(d/2) ~ 7e7: the difference needs extra digits
+        ref = (
+            h * mpmath.log(2)
+            + mpmath.loggamma(mpmath.mpf(d) / 2 + h)
             - mpmath.loggamma(mpmath.mpf(d) / 2)
+        )
     with mpmath.workdps(40):
         ref = +ref
         got = log_moment_mp(mpmath.mpf(h), d, [mpmath.mpf(1)] * 2, [mpmath.mpf(1) / 2] * 2)
@@ -148,8 +186,9 @@ def test_large_d_closed_form(h):
         assert abs(f64(h, d, [1, 1], [0.5, 0.5]) - float(ref)) <= f64_tol(ref)
 
 
-@pytest.mark.parametrize("h,d,q,a", [(0.3, 6, 0.5, 0.0), (1.2, 12, 0.9, 0.3), (2.0, 8, 0.5, 0.3),
-                                     (0.05, 1, 0.9, 0.0)])
+@pytest.mark.parametrize(
+    "h,d,q,a", [(0.3, 6, 0.5, 0.0), (1.2, 12, 0.9, 0.3), (2.0, 8, 0.5, 0.3), (0.05, 1, 0.9, 0.0)]
+)
 def test_dropout(h, d, q, a):
     ref = ref_dropout(h, d, q, a)
     with mpmath.workdps(50):
@@ -165,12 +204,14 @@ def gl_mixture(k):
     """Per-neuron random slope uniform on [0, 1], discretised by Gauss-Legendre."""
     x, gw = np.polynomial.legendre.leggauss(k)
     w = [Fraction(g / 2) for g in gw[:-1]]
-    return [((xi + 1) / 2) ** 2 for xi in x], w + [1 - sum(w)]   # weights sum exactly to 1
+    return [((xi + 1) / 2) ** 2 for xi in x], w + [1 - sum(w)]  # weights sum exactly to 1
 
 
 def mpf_list(xs):
-    return [mpmath.mpf(x.numerator) / x.denominator if isinstance(x, Fraction) else mpmath.mpf(x)
-            for x in xs]
+    return [
+        mpmath.mpf(x.numerator) / x.denominator if isinstance(x, Fraction) else mpmath.mpf(x)
+        for x in xs
+    ]
 
 
 def exact_integer_moment(m, d, c, w):
@@ -179,7 +220,7 @@ def exact_integer_moment(m, d, c, w):
     w = [Fraction(x) for x in w]
     dfact = [1, 1, 3, 15, 105, 945]
     fact = [1, 1, 2, 6, 24, 120]
-    mgf = [sum(wi * ci ** j for ci, wi in zip(c, w)) * dfact[j] / fact[j] for j in range(m + 1)]
+    mgf = [sum(wi * ci**j for ci, wi in zip(c, w)) * dfact[j] / fact[j] for j in range(m + 1)]
 
     def mul(p, r):
         return [sum(p[i] * r[k - i] for i in range(k + 1)) for k in range(m + 1)]
@@ -203,7 +244,7 @@ def test_mixture_k16_integer_moments(m, d):
     assert abs(f64(m, d, c, [float(x) for x in w]) - float(ref)) <= f64_tol(ref)
 
 
-@pytest.mark.parametrize("h,d", [(0.5, 3)])   # mpmath.quad is the bottleneck here
+@pytest.mark.parametrize("h,d", [(0.5, 3)])  # mpmath.quad is the bottleneck here
 def test_mixture_k16_fractional(h, d):
     """Independent formula: E Z^h = h/Gamma(1-h) int_0^inf (1 - M(t)^d) t^(-h-1) dt."""
     c, w = gl_mixture(16)
@@ -212,7 +253,7 @@ def test_mixture_k16_fractional(h, d):
         hm = mpmath.mpf(h)
 
         def f(t):
-            sq = [mpmath.sqrt(1 + 2 * ci * t) for ci in cm]    # M - 1 without cancellation
+            sq = [mpmath.sqrt(1 + 2 * ci * t) for ci in cm]  # M - 1 without cancellation
             m1 = -mpmath.fsum(wi * 2 * ci * t / (s * (1 + s)) for ci, wi, s in zip(cm, wm, sq))
             return -mpmath.expm1(d * mpmath.log1p(m1)) * t ** (-hm - 1)
 
@@ -220,7 +261,7 @@ def test_mixture_k16_fractional(h, d):
         ref = mpmath.log(hm / mpmath.gamma(1 - hm) * mpmath.quad(f, pts))
     with mpmath.workdps(30):
         got = log_moment_mp(hm, d, cm, wm)
-        assert abs(got - ref) < 1e-26   # quad's own error is ~1e-28
+        assert abs(got - ref) < 1e-26  # quad's own error is ~1e-28
     assert abs(f64(h, d, c, [float(x) for x in w]) - float(ref)) <= f64_tol(ref)
 
 
@@ -237,7 +278,10 @@ def test_vectorised_matches_rows_and_no_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         out = log_moment(h, d, c, w)
-        single = [log_moment(h[i:i + 1], d[i:i + 1], c[i:i + 1], w[i:i + 1])[0] for i in range(0, n, 37)]
+        single = [
+            log_moment(h[i : i + 1], d[i : i + 1], c[i : i + 1], w[i : i + 1])[0]
+            for i in range(0, n, 37)
+        ]
     assert np.all(np.isfinite(out))
     assert np.allclose(out[::37], single, rtol=4e-16, atol=1e-16)
     # spot-check some rows against the mp path
@@ -252,9 +296,9 @@ def test_tiny_h_d1_no_nan():
     h = 5e-10
     got = f64(h, 1, [1, 1], [0.5, 0.5])
     # cumulants of log chi^2_1: mean psi(1/2) + log 2, variance psi'(1/2) = pi^2 / 2
-    ref = h * (float(mpmath.digamma(0.5)) + np.log(2)) + h * h * np.pi ** 2 / 4
+    ref = h * (float(mpmath.digamma(0.5)) + np.log(2)) + h * h * np.pi**2 / 4
     assert abs(got - ref) <= 1e-24
-    for h, a in [(0.0625, 0.0039 ** 0.5), (0.125, 0.25), (1e-12, 0.0), (0.3, 1e-3)]:
+    for h, a in [(0.0625, 0.0039**0.5), (0.125, 0.25), (1e-12, 0.0), (0.3, 1e-3)]:
         ref = ref_relu(h, 1, a, dps=30)
         assert abs(f64(h, 1, [1, a * a], [0.5, 0.5]) - float(ref)) <= f64_tol(ref)
 
@@ -278,10 +322,10 @@ def test_slope_mixture_rows_no_nan():
     frac = 1 / (1 + np.exp(-np.pi * np.sinh(tau)))
     for lower in (0.125, 0.0):
         sl = lower + (1 / 3 - lower) * frac
-        c = np.stack([np.ones(sl.size), sl ** 2], axis=1)
+        c = np.stack([np.ones(sl.size), sl**2], axis=1)
         out = log_moment(np.full(sl.size, 0.1), np.ones(sl.size), c, np.full(c.shape, 0.5))
         assert np.all(np.isfinite(out))
-        assert np.all(np.diff(out) >= -1e-15)      # increasing in the slope
+        assert np.all(np.diff(out) >= -1e-15)  # increasing in the slope
         ref = ref_relu(0.1, 1, sl[-1], dps=30)
         assert abs(out[-1] - float(ref)) <= f64_tol(ref)
 
@@ -289,8 +333,11 @@ def test_slope_mixture_rows_no_nan():
 def ref_chi2(h, d):
     with mpmath.workdps(60):
         h = mpmath.mpf(h)
-        return h * mpmath.log(2) + mpmath.loggamma(mpmath.mpf(d) / 2 + h) \
+        return (
+            h * mpmath.log(2)
+            + mpmath.loggamma(mpmath.mpf(d) / 2 + h)
             - mpmath.loggamma(mpmath.mpf(d) / 2)
+        )
 
 
 @pytest.mark.parametrize("h", [3.6, 10.0, 100.0, 250.5, 500.0])
@@ -309,7 +356,7 @@ def test_large_h_reported_cases_and_limit():
     assert np.isfinite(got) and 6600 < got < 6700
     assert abs(f64(100.0, 10**9, [1, 1], [0.5, 0.5]) - float(ref_chi2(100, 10**9))) <= 2e-12
     with pytest.raises(ValueError, match="h"):
-        log_moment(np.array([500.5]), np.array([1.0]), np.array([[1, 1.0]]), np.array([[.5, .5]]))
+        log_moment(np.array([500.5]), np.array([1.0]), np.array([[1, 1.0]]), np.array([[0.5, 0.5]]))
     with mpmath.workdps(20), pytest.raises(ValueError, match="h"):
         log_moment_mp(mpmath.mpf(501), 3, [1, 1], [0.5, 0.5])
 
@@ -337,7 +384,7 @@ def test_row_independent_of_batch():
     w = np.full(c.shape, 0.5)
     out = log_moment(h, d, c, w)
     for i in range(0, n, 7):
-        alone = log_moment(h[i:i + 1], d[i:i + 1], c[i:i + 1], w[i:i + 1])[0]
+        alone = log_moment(h[i : i + 1], d[i : i + 1], c[i : i + 1], w[i : i + 1])[0]
         assert abs(alone - out[i]) <= 4 * np.spacing(abs(out[i])) + 1e-16
-        sub = log_moment(h[i:i + 5], d[i:i + 5], c[i:i + 5], w[i:i + 5])[0]
+        sub = log_moment(h[i : i + 5], d[i : i + 5], c[i : i + 5], w[i : i + 5])[0]
         assert abs(sub - out[i]) <= 4 * np.spacing(abs(out[i])) + 1e-16

@@ -1,4 +1,5 @@
-"""Tests of initmath._logmoments (the law of log Z', Z' = Z | Z > 0) against exact references.
+"""Tests of initmath._engine.logmoments (the law of log Z', Z' = Z | Z > 0) against exact
+references.
 
 References: a = 1 (Z ~ chi2_d): kappa_1 = psi(d/2) + log 2, kappa_j = polygamma(j-1, d/2);
 a = 0 (ReLU): mixture over n ~ Bin(d, 1/2), n >= 1, of chi2_n (raw moments mixed, 40 digits);
@@ -9,8 +10,8 @@ import numpy as np
 import pytest
 from scipy import special
 
-from initmath._hypergeometric import log_moment_factor_mp
-from initmath._logmoments import (
+from initmath._engine.hypergeometric import log_moment_factor_mp
+from initmath._engine.logmoments import (
     _frullani_cumulants,
     _prepare,
     _series_cumulants,
@@ -150,26 +151,42 @@ def _phi_relu(u, d):
     n = np.arange(1, d + 1)
     lw = (special.gammaln(d + 1) - special.gammaln(n + 1) - special.gammaln(d - n + 1)
           - d * np.log(2) - np.log1p(-2.0 ** -d))
-    return np.exp(lw[None] + 1j * u[:, None] * np.log(2) + special.loggamma(n[None] / 2 + 1j * u[:, None])
-                  - special.loggamma(n[None] / 2)).sum(axis=1)
+    return np.exp(
+        lw[None]
+        + 1j * u[:, None] * np.log(2)
+        + special.loggamma(n[None] / 2 + 1j * u[:, None])
+        - special.loggamma(n[None] / 2)
+    ).sum(axis=1)
 
 
 @pytest.mark.parametrize("d", [1, 3, 10, 100])
 def test_characteristic_function_small_d(d):
     u = np.linspace(-25, 25, 201)
-    np.testing.assert_allclose(characteristic_function(u, d, [1.0, 1.0], [0.5, 0.5]),
-                               _phi_chi2(u, d), rtol=0, atol=5e-13)
-    np.testing.assert_allclose(characteristic_function(u, d, [1.0, 0.0], [0.5, 0.5]),
-                               _phi_relu(u, d), rtol=0, atol=5e-13)
+    np.testing.assert_allclose(
+        characteristic_function(u, d, [1.0, 1.0], [0.5, 0.5]), _phi_chi2(u, d), rtol=0, atol=5e-13
+    )
+    np.testing.assert_allclose(
+        characteristic_function(u, d, [1.0, 0.0], [0.5, 0.5]), _phi_relu(u, d), rtol=0, atol=5e-13
+    )
 
 
 @pytest.mark.parametrize("d", [1e4, 1e6])
 def test_characteristic_function_large_d(d):
     u = np.linspace(-5, 5, 101) * np.sqrt(d)
     # phase u log E Z is ill-conditioned: allow |u| |log E Z| ulps on top of 1e-13
-    with mpmath.workdps(30):   # scipy's loggamma difference loses ~d/2 ulps here
-        ref = np.array([complex(mpmath.exp(1j * ui * mpmath.log(2) + mpmath.loggamma(mpmath.mpf(d) / 2 + 1j * ui)
-                                           - mpmath.loggamma(mpmath.mpf(d) / 2))) for ui in u])
+    with mpmath.workdps(30):  # scipy's loggamma difference loses ~d/2 ulps here
+        ref = np.array(
+            [
+                complex(
+                    mpmath.exp(
+                        1j * ui * mpmath.log(2)
+                        + mpmath.loggamma(mpmath.mpf(d) / 2 + 1j * ui)
+                        - mpmath.loggamma(mpmath.mpf(d) / 2)
+                    )
+                )
+                for ui in u
+            ]
+        )
     err = np.abs(characteristic_function(u, d, [1.0, 1.0], [0.5, 0.5]) - ref)
     assert np.all(err <= 1e-13 + 4e-16 * np.abs(u) * np.log(d)), err.max()
 
@@ -187,5 +204,5 @@ def test_characteristic_function_identities(d, a):
     fd = characteristic_function(np.array([eps, -eps]), d, c, w)
     k1 = ((fd[0] - fd[1]) / (2j * eps)).real
     kap = log_cumulants([d], [c], [w], order=3)[0]
-    k1_exact = np.sin(eps * kap[0]) / eps   # up to O(eps^2 (k3 + k1 k2)) < 1e-9 here
+    k1_exact = np.sin(eps * kap[0]) / eps  # up to O(eps^2 (k3 + k1 k2)) < 1e-9 here
     assert abs(k1 - k1_exact) < 1e-13 / eps + 1e-9 * max(1, abs(kap[0]))

@@ -177,13 +177,20 @@ def test_stochastic_dominance_of_remark_6():
 
 
 # ------------------------------------------------------------------ bad input
-@pytest.mark.parametrize("call, match", [
-    (lambda: lyapunov_exponent(0.0, 10), "sigma"), (lambda: lyapunov_exponent(math.inf, 10), "sigma"),
-    (lambda: lyapunov_exponent(1.0, 0), "d"), (lambda: lyapunov_exponent(1.0, 2.5), "d"),
-    (lambda: lyapunov_exponent(1.0, 10, 1.5), "a"), (lambda: log_norm_variance(10, math.nan), "a"),
-    (lambda: edge_sigma(True), "d"), (lambda: log_norm_distribution(0, 1.0, 10), "k"),
-    (lambda: log_norm_distribution(5, 1.0, 10, x0_norm=0.0), "x0_norm"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: lyapunov_exponent(0.0, 10), "sigma"),
+        (lambda: lyapunov_exponent(math.inf, 10), "sigma"),
+        (lambda: lyapunov_exponent(1.0, 0), "d"),
+        (lambda: lyapunov_exponent(1.0, 2.5), "d"),
+        (lambda: lyapunov_exponent(1.0, 10, 1.5), "a"),
+        (lambda: log_norm_variance(10, math.nan), "a"),
+        (lambda: edge_sigma(True), "d"),
+        (lambda: log_norm_distribution(0, 1.0, 10), "k"),
+        (lambda: log_norm_distribution(5, 1.0, 10, x0_norm=0.0), "x0_norm"),
+    ],
+)
 def test_bad_input_raises(call, match):
     with pytest.raises(ValueError, match=match):
         call()
@@ -202,7 +209,7 @@ def test_high_precision_matches_closed_forms(d, a):
             p0 = [mpmath.log(2) + mpmath.digamma(mpmath.mpf(n) / 2) for n in range(1, d + 1)]
             p1 = [mpmath.psi(1, mpmath.mpf(n) / 2) for n in range(1, d + 1)]
             mean = mpmath.fsum(x * y for x, y in zip(w, p0))
-            variance = mpmath.fsum(x * (z + y * y) for x, y, z in zip(w, p0, p1)) - mean ** 2
+            variance = mpmath.fsum(x * (z + y * y) for x, y, z in zip(w, p0, p1)) - mean**2
         mu = lyapunov_exponent(0.5, d, a, dps=30)
         assert abs(mu - (mpmath.log(0.5) + mean / 2)) < mpmath.mpf(10) ** -29 * abs(mu)
         v = log_norm_variance(d, a, dps=30)
@@ -210,8 +217,9 @@ def test_high_precision_matches_closed_forms(d, a):
     assert float(mu) == pytest.approx(lyapunov_exponent(0.5, d, a), rel=1e-12)
 
 
-@pytest.mark.parametrize("sigma, d, a", [(0.3, 3, 0.05), (1.0, 64, 0.5), (0.05, 2000, 0.01),
-                                         (2.0, 10**6, 0.9)])
+@pytest.mark.parametrize(
+    "sigma, d, a", [(0.3, 3, 0.05), (1.0, 64, 0.5), (0.05, 2000, 0.01), (2.0, 10**6, 0.9)]
+)
 def test_float64_within_1e12_of_a_50_digit_reference(sigma, d, a):
     mu = lyapunov_exponent(sigma, d, a, dps=50)
     assert lyapunov_exponent(sigma, d, a) == pytest.approx(float(mu), rel=1e-12, abs=1e-15)

@@ -22,8 +22,9 @@ from initmath import (
     log_norm_distribution,
     lyapunov_exponent,
     moment_factor,
-    plots,
 )
+from initmath.outputs import plots
+from verification.figures import figure_points
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 needs_torch = pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
@@ -38,7 +39,8 @@ Z_MAX = 5.0
 def figures(tmp_path_factory):
     """Every registry entry rendered once (quick; simulated points when torch is there)."""
     folder = tmp_path_factory.mktemp("figures")
-    return {name: (function(folder / f"{name}.png", quick=True, monte_carlo=HAVE_TORCH),
+    return {name: (function(folder / f"{name}.png", quick=True,
+                            monte_carlo=figure_points(name, quick=True) if HAVE_TORCH else None),
                    folder / f"{name}.png") for name, function in plots.PLOTS.items()}
 
 
@@ -69,7 +71,7 @@ def test_registry_names():
 
 def test_import_initmath_imports_neither_matplotlib_nor_torch():
     code = ("import sys, initmath; a = {'matplotlib', 'torch'} & set(sys.modules); "
-            "import initmath.plots; b = 'torch' in sys.modules; print(sorted(a), b)")
+            "import initmath.outputs.plots; b = 'torch' in sys.modules; print(sorted(a), b)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.split() == ["[]", "False"]
@@ -115,7 +117,7 @@ def test_bad_options_raise_before_any_work(tmp_path):
 def test_monte_carlo_without_torch_raises(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)         # import torch now fails
     with pytest.raises(ImportError, match="monte_carlo=False"):
-        plots.gh_figure3(quick=True)
+        figure_points("gh-figure3", quick=True)
 
 
 # --------------------------------------------------------------------------- exact curves

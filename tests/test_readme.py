@@ -5,10 +5,11 @@ import re
 import pytest
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+pytestmark = pytest.mark.repository
 
 
 def test_quick_start_runs():
-    pytest.importorskip("torch")          # its last lines use initmath.torch (torch extra)
+    pytest.importorskip("torch")          # its last lines use initmath.nn (torch extra)
     text = README.read_text()
     block = re.search(r"## Quick start\s+```python\n(.*?)```", text, re.S)
     assert block, "README has no python quick-start block"

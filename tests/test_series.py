@@ -1,4 +1,5 @@
-"""The paper's printed series (initmath._series) against an independent mpmath reference.
+"""The paper's printed series (initmath._engine.series; the printed critical sigmas in
+initmath.papers.gurbuzbalaban_hu) against an independent mpmath reference.
 
 The reference does not use the series at all.  Given n positive coordinates,
 Z = chi2_n + a^2 chi2_(d-n), and for h = s/2
@@ -17,10 +18,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from initmath._series import (
+from initmath._engine.series import series_moment_factor
+from initmath.papers.gurbuzbalaban_hu import (
     paper_critical_sigma_leaky,
     paper_critical_sigma_relu,
-    series_moment_factor,
 )
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from initmath import critical_sigma, hessian_sigma, wishart_trace_moment
 from initmath.__main__ import main
-from initmath.latex import (
+from initmath.outputs.latex import (
     LATEX_PACKAGES,
     Column,
     Math,
@@ -24,7 +24,7 @@ from initmath.latex import (
     to_latex,
     to_markdown,
 )
-from initmath.tables import KINDS, MAX_GRID_POINTS, make_table, parse_grid
+from initmath.outputs.tables import KINDS, MAX_GRID_POINTS, make_table, parse_grid
 
 
 # --------------------------------------------------------------------------- tables
@@ -211,7 +211,7 @@ def test_cli_help_has_examples():
 def test_cli_plot_names_match_the_registry():
     pytest.importorskip("matplotlib")
     from initmath.__main__ import _PLOT_NAMES
-    from initmath.plots import PLOTS
+    from initmath.outputs.plots import PLOTS
     assert tuple(PLOTS) == _PLOT_NAMES
 
 

@@ -1,4 +1,4 @@
-"""Tests of initmath.torch: torch.nn.init-style initializers and the torch namespace."""
+"""Tests of initmath.nn.init: torch.nn.init-style initializers and the torch namespace."""
 import doctest
 import math
 import subprocess
@@ -15,9 +15,10 @@ import itertools
 
 from torch import nn
 
-import initmath.torch as itorch
-from initmath import critical_sigma, hessian_sigma, torch_tools
-from initmath.torch import (
+import initmath.nn.init as itorch
+from initmath import critical_sigma, hessian_sigma
+from initmath.nn import curvature as torch_tools
+from initmath.nn import (
     fractional_moment_normal_,
     fractional_moment_std,
     hessian_normal_,
@@ -42,11 +43,16 @@ def test_import_initmath_does_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_namespace_is_pytorch_plus_torch_tools():
-    assert itorch.nn is nn                   # "import torch" in initmath/torch.py is PyTorch
-    for name in torch_tools.__all__:
-        assert getattr(itorch, name) is getattr(torch_tools, name)
-        assert name in itorch.__all__
+def test_namespace_is_pytorch_plus_one_home_per_name():
+    """``torch`` inside initmath.nn is PyTorch; each public name has one home (its section,
+    init or curvature) and the package re-exports the same objects."""
+    import initmath.nn as package
+    assert itorch.nn is nn
+    assert not set(itorch.__all__) & set(torch_tools.__all__)
+    for section in (itorch, torch_tools):
+        for name in section.__all__:
+            assert getattr(package, name) is getattr(section, name)
+            assert name in package.__all__
 
 
 # --------------------------------------------------------------------------- the scales

@@ -9,7 +9,7 @@ import itertools
 
 from torch import nn
 
-from initmath.torch_tools import (
+from initmath.nn import (
     factorized_hessian_form,
     hessian_calibrate_,
     jacobian_spectral_norm,
@@ -169,7 +169,7 @@ def test_layer_hessian_norm_bad_input():
 
 def layer_norms(model, x):
     """Dense Jacobian norm of each Linear->activation block at its actual input."""
-    from initmath.torch_tools import layer_maps
+    from initmath.nn import layer_maps
     prefix, maps = layer_maps(model)
     h = prefix(x)
     out = []
@@ -208,7 +208,7 @@ def test_hessian_calibrate(act, bias, target):
         for *_, scale, _ in report:
             prod *= scale
         assert torch.allclose(y1, prod * y0, rtol=1e-10, atol=1e-12)
-        for _name, before, scale, after in report:
+        for _name, before, scale, _after in report:
             assert scale == pytest.approx(target / before, rel=1e-10)
     assert not torch.allclose(y1, y0)
     assert all(p.grad is None and p.is_leaf and p.requires_grad for p in net.parameters())

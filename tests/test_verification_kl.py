@@ -125,7 +125,8 @@ def test_window_variance_is_the_double_sum_of_the_autocovariance():
                 for w, s, r in zip(weights, v, rho))
     assert kl.window_variance(weights, v, rho, window) == pytest.approx(brute, rel=1e-13)
     # one step: the variance of a chi-square form, 2 sum w^2 v^2
-    assert kl.window_variance(weights, v, rho, 1) == pytest.approx(2 * np.sum(weights ** 2 * v ** 2))
+    one_step = 2 * np.sum(weights ** 2 * v ** 2)
+    assert kl.window_variance(weights, v, rho, 1) == pytest.approx(one_step)
 
 
 def test_window_variance_predicts_the_simulated_spread():
@@ -141,6 +142,8 @@ def test_window_variance_predicts_the_simulated_spread():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_reaches_the_same_verdicts():
-    for name in ("E_ss[L] discrete law, dense A, lr*lam_max=1",
-                 "least squares E_ss[L] - L(W*) continuous-time SDE law"):
+    for name in (
+        "E_ss[L] discrete law, dense A, lr*lam_max=1",
+        "least squares E_ss[L] - L(W*) continuous-time SDE law",
+    ):
         assert ok(run_check(CHECKS[name], seed=0, device="cuda", quick=True))

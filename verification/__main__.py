@@ -11,18 +11,11 @@ import sys
 import torch
 from tqdm import tqdm
 
-from initmath.__main__ import SEED_MAX, OneLineParser, _integer_option, _writable
+from initmath._cli import SEED_MAX, OneLineParser, integer_option, writable
+from initmath.nn.device import resolve_device
 
 from . import all_checks, distributed, report
 from .core import ALPHA, POWER, ok, run_check
-
-
-def pick_device(name):
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available (use --device cpu)")
-    return name
 
 
 def _parser(prog):
@@ -31,7 +24,7 @@ def _parser(prog):
                         help="auto: cuda when available (default: auto)")
     parser.add_argument("--quick", action="store_true",
                         help="small budgets (~40 s on an idle 2-core CPU)")
-    parser.add_argument("--seed", type=_integer_option("seed", 0, SEED_MAX), default=0,
+    parser.add_argument("--seed", type=integer_option("seed", 0, SEED_MAX), default=0,
                         help="base seed, in [0, 2**63 - 1] (default: 0)")
     parser.add_argument("--only", metavar="PATTERN",
                         help="run the checks whose name matches this regular expression "
@@ -48,14 +41,17 @@ def main(argv=None, prog="python -m verification"):
     try:
         for option in ("json", "markdown"):
             if getattr(args, option):
-                _writable(getattr(args, option), f"--{option}")
+                writable(getattr(args, option), f"--{option}")
         pattern = re.compile(args.only, re.IGNORECASE) if args.only else None
-        device = pick_device(args.device)
     except re.error as error:
         parser.error(f"--only: {args.only!r} is not a regular expression ({error})")
     except ValueError as error:
         parser.error(str(error))
-    if device == "cuda" and distributed.init_from_environment(device):
+    try:
+        device = resolve_device(args.device)
+    except ValueError as error:
+        parser.error(f"--device: {error}")
+    if device.type == "cuda" and distributed.init_from_environment(device):
         torch.cuda.set_device(torch.distributed.get_rank() % torch.cuda.device_count())
     else:
         distributed.init_from_environment(device)
@@ -78,10 +74,10 @@ def main(argv=None, prog="python -m verification"):
     print(report.text_table(results))
     print(f"\n{good}/{len(results)} checks behaved as they must (passes pass, negative "
           f"controls rejected); threshold two-sided alpha = {ALPHA:g}, power {POWER:g}.")
-    name = torch.cuda.get_device_name() if device == "cuda" else platform.processor()
+    name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor()
     metadata = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "device": device, "device_name": name or platform.machine(),
+        "device": str(device), "device_name": name or platform.machine(),
         "torch": torch.__version__, "seed": args.seed, "quick": args.quick,
         "alpha": ALPHA, "power": POWER, "all_ok": good == len(results),
         "processes": torch.distributed.get_world_size()

@@ -16,9 +16,13 @@ import sympy
 import torch
 
 import initmath
-from initmath._series import paper_critical_sigma_leaky, paper_critical_sigma_relu
-from initmath.asymptotics import critical_variance_expansion, paper_critical_variance_expansion
+from initmath.asymptotics import critical_variance_expansion
 from initmath.asymptotics import d as d_symbol
+from initmath.papers.gurbuzbalaban_hu import (
+    paper_critical_sigma_leaky,
+    paper_critical_sigma_relu,
+    paper_critical_variance_expansion,
+)
 
 from . import simulate
 from .core import CHUNKS, Check, quick_samples, samples_for

@@ -1,9 +1,9 @@
 """Checks of Skorski (2020)'s Theorem 1, Theorem 2 and Corollary 1 on random MLPs, with the
-torch tools of :mod:`initmath.torch_tools`.
+curvature tools of :mod:`initmath.nn.curvature`.
 
 Every sample is a freshly drawn bias-free MLP (float64, weights N(0, scale^2 / d_in) from
 the chunk's generator, random widths, a random batch of N = 8 inputs and targets, MSE or
-cross-entropy loss), built as ``nn.Sequential`` on the requested device.
+cross-entropy loss), built as ``nn.Sequential`` on the device of the chunk's generator.
 
 Theorem 1 (factorized form): H_w[g, g] = v^T H_z v + grad_z L . D^2_w z[g, g], and
 ``factorized_hessian_form`` returns the first term.  For piecewise-linear activations
@@ -54,7 +54,7 @@ import math
 import torch
 from torch import nn
 
-from initmath.torch_tools import (
+from initmath.nn.curvature import (
     factorized_hessian_form,
     hessian_calibrate_,
     layer_hessian_norm,
@@ -93,19 +93,18 @@ def _integer(low, high, generator):
                              device=generator.device))
 
 
-def _normal(shape, generator, device):
-    return torch.randn(shape, generator=generator, device=generator.device,
-                       dtype=DTYPE).to(device)
+def _normal(shape, generator):
+    return torch.randn(shape, generator=generator, device=generator.device, dtype=DTYPE)
 
 
-def random_mlp(widths, activation, scale, generator, device):
+def random_mlp(widths, activation, scale, generator):
     """Bias-free ``nn.Sequential`` Linear -> activation -> ... -> Linear, weights
     N(0, scale^2 / d_in) drawn from ``generator``."""
     layers = []
     for i, (d_in, d_out) in enumerate(itertools.pairwise(widths)):
-        linear = nn.Linear(d_in, d_out, bias=False, device=device, dtype=DTYPE)
+        linear = nn.Linear(d_in, d_out, bias=False, device=generator.device, dtype=DTYPE)
         with torch.no_grad():
-            linear.weight.copy_(_normal((d_out, d_in), generator, device)
+            linear.weight.copy_(_normal((d_out, d_in), generator)
                                 * (scale / math.sqrt(d_in)))
         layers.append(linear)
         if i < len(widths) - 2:
@@ -117,20 +116,20 @@ def _linears(model):
     return [m for m in model if isinstance(m, nn.Linear)]
 
 
-def random_problem(activation, depth, scale, generator, device, loss=None):
+def random_problem(activation, depth, scale, generator, loss=None):
     """(model, loss_fn, (inputs, targets)): random widths in WIDTHS, BATCH Gaussian inputs,
     Gaussian targets (MSE) or uniform classes (cross-entropy, when ``loss`` is None half
     the time)."""
     widths = [_integer(*WIDTHS, generator) for _ in range(depth + 1)]
-    model = random_mlp(widths, activation, scale, generator, device)
-    inputs = _normal((BATCH, widths[0]), generator, device)
+    model = random_mlp(widths, activation, scale, generator)
+    inputs = _normal((BATCH, widths[0]), generator)
     if loss is None:
         loss = ("mse", "cross_entropy")[_integer(0, 1, generator)]
     if loss == "mse":
-        targets = _normal((BATCH, widths[-1]), generator, device)
+        targets = _normal((BATCH, widths[-1]), generator)
     else:
         targets = torch.randint(0, widths[-1], (BATCH,), generator=generator,
-                                device=generator.device).to(device)
+                                device=generator.device)
     return model, _LOSSES[loss], (inputs, targets)
 
 
@@ -144,19 +143,20 @@ def autograd_form(model, loss_fn, batch, layer, direction):
     return float((hvp * direction).sum())
 
 
-def _forms(activation, depth, scale, layer_index, generator, device):
+def _forms(activation, depth, scale, layer_index, generator):
     """(factorized form, autograd form) along a random direction for one random network;
     layer_index None: a random layer."""
-    model, loss_fn, batch = random_problem(activation, depth, scale, generator, device)
+    model, loss_fn, batch = random_problem(activation, depth, scale, generator)
     linears = _linears(model)
     k = _integer(0, depth - 1, generator) if layer_index is None else layer_index
-    g = _normal(linears[k].weight.shape, generator, device)
+    g = _normal(linears[k].weight.shape, generator)
     kept = float(factorized_hessian_form(model, loss_fn, batch, linears[k], g))
     return kept, autograd_form(model, loss_fn, batch, linears[k], g)
 
 
-def _tensor(values, device):
-    return torch.tensor(values, dtype=DTYPE, device=device)
+def _tensor(values, generator):
+    """Per-sample statistics as a float64 tensor on the generator's device."""
+    return torch.tensor(values, dtype=DTYPE, device=generator.device)
 
 
 # ------------------------------------------------------------------ Theorem 1
@@ -169,9 +169,9 @@ def _form_agreement(activation, scale):
         values = []
         for _ in range(n):
             depth = _integer(3, 4, generator)
-            kept, full = _forms(activation, depth, scale, None, generator, device)
+            kept, full = _forms(activation, depth, scale, None, generator)
             values.append(2 * kept * full / (kept * kept + full * full))
-        return _tensor(values, device)
+        return _tensor(values, generator)
     return simulate_
 
 
@@ -194,8 +194,8 @@ def error_exponent(depth, layer_index):
     return 2 * layer_index - depth + 2
 
 
-def _log_gap(depth, layer_index, scale, generator, device):
-    kept, full = _forms("tanh", depth, scale, layer_index, generator, device)
+def _log_gap(depth, layer_index, scale, generator):
+    kept, full = _forms("tanh", depth, scale, layer_index, generator)
     return math.log(abs(full - kept) / abs(kept))
 
 
@@ -205,10 +205,10 @@ def _order_slope(depth, layer_index):
     small, large = TANH_SCALES
 
     def simulate_(generator, n, device):
-        slopes = [(_log_gap(depth, layer_index, large, generator, device)
-                   - _log_gap(depth, layer_index, small, generator, device))
+        slopes = [(_log_gap(depth, layer_index, large, generator)
+                   - _log_gap(depth, layer_index, small, generator))
                   / math.log(large / small) for _ in range(n)]
-        return _tensor(slopes, device)
+        return _tensor(slopes, generator)
     return simulate_
 
 
@@ -242,8 +242,8 @@ def _hessian_norm(model, loss_fn, batch, layer, generator):
 def _degree(activation, depth):
     """Per sample: [log||H_k|| (B, layer j scaled) - log||H_k|| (A)] / log c, A and B
     independent random networks (MSE), k and j != k random."""
-    def one(generator, device, factor):
-        model, loss_fn, batch = random_problem(activation, depth, 1.0, generator, device,
+    def one(generator, factor):
+        model, loss_fn, batch = random_problem(activation, depth, 1.0, generator,
                                                loss="mse")
         linears = _linears(model)
         k = _integer(0, depth - 1, generator)
@@ -253,8 +253,8 @@ def _degree(activation, depth):
         return math.log(_hessian_norm(model, loss_fn, batch, linears[k], generator))
 
     def simulate_(generator, n, device):
-        return _tensor([(one(generator, device, DEGREE_FACTOR) - one(generator, device, 1.0))
-                        / math.log(DEGREE_FACTOR) for _ in range(n)], device)
+        return _tensor([(one(generator, DEGREE_FACTOR) - one(generator, 1.0))
+                        / math.log(DEGREE_FACTOR) for _ in range(n)], generator)
     return simulate_
 
 
@@ -290,7 +290,7 @@ def _loss_curvature(loss_fn, outputs, targets):
     return float(torch.linalg.eigvalsh(flat).abs().max())
 
 
-def theorem2_bound_ratios(activation, depth, generator, device="cpu"):
+def theorem2_bound_ratios(activation, depth, generator):
     """One random network (bias-free, piecewise-linear ``activation``), a random layer k:
     ``(actual / corrected bound, actual / printed bound)``.
 
@@ -299,7 +299,7 @@ def theorem2_bound_ratios(activation, depth, generator, device="cpu"):
     ||H_z|| ||X||_F^2 ||A^(k)||^2 prod_{i != k} ||J^(i)||^2 with ||A^(k)|| <= 1 for these
     activations; printed bound (6): prod_{i != k} ||J^(i)|| ||A^(k)|| with ||A^(k)|| = 1.
     """
-    model, loss_fn, batch = random_problem(activation, depth, 1.0, generator, device)
+    model, loss_fn, batch = random_problem(activation, depth, 1.0, generator)
     inputs, targets = batch
     k = _integer(0, depth - 1, generator)
     actual = _hessian_norm(model, loss_fn, batch, _linears(model)[k], generator)
@@ -322,25 +322,25 @@ def theorem2_checks():
 def _calibration_statistic(activation, calibrate):
     """Per network: 1 + mean over layers of log||J^(k)|| at a fresh batch, after
     ``hessian_calibrate_`` on a calibration batch (or PyTorch's default init)."""
-    def one(generator, device):
+    def one(generator):
         widths = [_integer(*CALIBRATION_WIDTHS, generator)
                   for _ in range(CALIBRATION_DEPTH + 1)]
         if calibrate:
-            model = random_mlp(widths, activation, 1.0, generator, device)
-            calibration = _normal((BATCH, widths[0]), generator, device)
+            model = random_mlp(widths, activation, 1.0, generator)
+            calibration = _normal((BATCH, widths[0]), generator)
             # Lanczos defaults (tol 1e-6): the batch maximum is then found to ~1e-4
             # (pilot: calibration-batch norms within 9e-7 of 1), at a quarter of the cost.
             hessian_calibrate_(model, calibration, generator=generator, rtol=1e-4)
         else:
-            model = random_mlp(widths, activation, 0.0, generator, device)
+            model = random_mlp(widths, activation, 0.0, generator)
             for linear in _linears(model):
                 nn.init.kaiming_uniform_(linear.weight, a=math.sqrt(5), generator=generator)
-        fresh = _normal((BATCH, widths[0]), generator, device)
+        fresh = _normal((BATCH, widths[0]), generator)
         norms = _jacobian_norms(model, fresh)
         return 1.0 + sum(map(math.log, norms)) / len(norms)
 
     def simulate_(generator, n, device):
-        return _tensor([one(generator, device) for _ in range(n)], device)
+        return _tensor([one(generator) for _ in range(n)], generator)
     return simulate_
 
 

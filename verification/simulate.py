@@ -74,12 +74,13 @@ def random_slopes(lower, upper, per):
 
 
 @contextlib.contextmanager
-def global_rng_from(generator, device):
+def global_rng_from(generator):
     """torch.nn modules (RReLU, Dropout) draw from torch's global generator: seed it from
     the check's own generator inside a fork, so results stay reproducible and the
     caller's global random state is left untouched."""
+    device = generator.device
     seed = int(torch.randint(0, 2 ** 62, (1,), generator=generator, device=device))
-    devices = [device] if torch.device(device).type == "cuda" else []
+    devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
@@ -90,6 +91,6 @@ def module_activation(*modules):
     chain = torch.nn.Sequential(*modules).train()
 
     def activation(z, generator):
-        with global_rng_from(generator, z.device), torch.no_grad():
+        with global_rng_from(generator), torch.no_grad():
             return chain.to(z.device)(z)
     return activation

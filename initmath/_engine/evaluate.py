@@ -45,3 +45,19 @@ def at_precision(kernel: Callable[..., Any], dps: int, guard: int, *args: Any) -
         value = kernel(*args)
     with mpmath.workdps(dps):
         return +value
+
+
+def ldexp(mantissa: Any, exponent: Any) -> Any:
+    """mantissa * 2**exponent for scalars or arrays, +-inf beyond float64's range and 0
+    (or a subnormal) below it: math.ldexp raises on overflow, np.ldexp wants int32.
+    A Python number comes back as a Python float (whose arithmetic overflows to inf
+    silently, as scalar code expects), numpy input as numpy output."""
+    with np.errstate(over="ignore", under="ignore"):
+        out = np.ldexp(mantissa, np.clip(exponent, -4000, 4000).astype(np.int32))
+    python = isinstance(mantissa, (int, float)) and not isinstance(mantissa, np.generic)
+    return float(out) if python else out
+
+
+def guard_bits(*amplifications: float) -> int:
+    """guard_digits in bits, for routes that set mpmath's binary precision (workprec)."""
+    return math.ceil(guard_digits(*amplifications) * math.log2(10))

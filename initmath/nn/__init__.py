@@ -1,4 +1,19 @@
 """torch-facing initmath: initializers in the style of torch.nn.init and curvature tools.
 
-Importing :mod:`initmath` never imports torch; importing :mod:`initmath.nn` does.
+Importing :mod:`initmath` never imports torch; importing :mod:`initmath.nn` does.  The
+package is the public home of every name; its modules are its sections:
+
+:mod:`initmath.nn.init`
+    ``fractional_moment_normal_``, ``hessian_normal_``, ``init_model_`` and the scales
+    ``fractional_moment_std``, ``hessian_std``.
+:mod:`initmath.nn.curvature`
+    Matrix-free Jacobian and Hessian norms: ``jacobian_spectral_norm``,
+    ``layer_hessian_norm``, ``hessian_calibrate_``, ``factorized_hessian_form``.
+:mod:`initmath.nn.device`
+    ``resolve_device``: the one ``--device`` resolver of the command lines.
 """
+from . import curvature, init
+from .curvature import *  # noqa: F403  (the package re-exports each section's __all__)
+from .init import *  # noqa: F403
+
+__all__ = curvature.__all__ + init.__all__

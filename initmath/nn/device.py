@@ -32,4 +32,7 @@ def resolve_device(name: "str | torch.device | None" = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r}: CUDA is not available on this machine "
                          f"(use 'cpu' or 'auto')")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"device {name!r}: this machine has {torch.cuda.device_count()} "
+                         f"CUDA device(s), numbered from 0")
     return device

@@ -24,7 +24,8 @@ Theorem 7, eqs. (4.2)-(4.3), :math:`a \in (0, 1]`, :math:`0 < s < 2`:
 with the convention :math:`I_a(2, d) = (1 + a^2) d/2` (the Gamma(1 - s/2) pole).  Both
 are correct (checked against an mpmath hypergeometric reference in
 ``tests/test_series.py``); only the critical-sigma formulas the paper derives from them
-are not, see :func:`paper_critical_sigma_relu` and :func:`paper_critical_sigma_leaky`.
+are not, see :func:`initmath.papers.gurbuzbalaban_hu.paper_critical_sigma_relu` and
+:func:`initmath.papers.gurbuzbalaban_hu.paper_critical_sigma_leaky`.
 
 This module sums exactly these series, as an independent check on the library's fast
 method; it is not meant to be fast.
@@ -77,11 +78,9 @@ import mpmath
 import numpy as np
 from scipy import special
 
-__all__ = [
-    "paper_critical_sigma_leaky",
-    "paper_critical_sigma_relu",
-    "series_moment_factor",
-]
+from .evaluate import at_precision, guard_digits
+
+__all__ = ["series_moment_factor"]
 
 # Term budgets: estimated k-terms summed over n.  float64 terms cost ~10 ns each in
 # numpy; mpmath terms cost ~10 us, hence the smaller budget there.
@@ -102,7 +101,8 @@ _STIRLING = (1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188, -691 / 360360, 1 /
 _STIRLING_MIN_Z = 12.0
 
 
-def series_moment_factor(s, d, a, *, dps=None, rtol=1e-15):
+def series_moment_factor(s: float, d: int, a: float, *, dps: int | None = None,
+                         rtol: float = 1e-15) -> float | mpmath.mpf:
     r"""Moment factor :math:`I_a(s, d) = E\lVert\phi_a(g)\rVert^s` from the paper's series.
 
     Sums eq. (3.2) of Theorem 1 for a = 0 and the double series (4.2)-(4.3) of
@@ -150,66 +150,6 @@ def series_moment_factor(s, d, a, *, dps=None, rtol=1e-15):
     if dps is None:
         return _series_float(float(s), d, float(a), float(rtol))
     return _series_mp(s, d, a, int(dps))
-
-
-def paper_critical_sigma_relu(s, d, *, dps=None):
-    r"""Critical sigma as PRINTED in Theorem 1(i): :math:`1/\sqrt{I_0(s, d)}`. Wrong.
-
-    Kept only as a negative control for the verification layer.  Moment preservation
-    means :math:`\sigma^s I_0(s, d) = 1`, so the correct critical sigma is
-    :math:`I_0(s, d)^{-1/s}`; the printed formula agrees with it only at s = 2
-    (Kaiming).  At s = 1, d = 16 it gives :math:`\sigma^s I_0 = \sqrt{I_0} \approx 1.7`
-    per layer instead of 1.
-
-    Parameters
-    ----------
-    s : float
-        Moment order, s > 0.
-    d : int
-        Layer width, d >= 1.
-    dps : int, optional
-        As in :func:`series_moment_factor`.
-
-    Returns
-    -------
-    float or mpmath.mpf
-    """
-    moment = series_moment_factor(s, d, 0.0, dps=dps)
-    if dps is None:
-        return 1.0 / math.sqrt(moment)
-    with mpmath.workdps(dps):
-        return 1 / mpmath.sqrt(moment)
-
-
-def paper_critical_sigma_leaky(s, d, a, *, dps=None):
-    r"""Critical sigma as PRINTED in Theorem 7: :math:`1/(\sqrt{s}\, I_a(s, d))`. Wrong.
-
-    Kept only as a negative control for the verification layer.  The correct critical
-    sigma is :math:`I_a(s, d)^{-1/s}` (which is what the paper's own Corollary 10 uses
-    for a = 1).  The two agree only at s = 1; the printed formula is wrong even at
-    s = 2, where it gives :math:`\sqrt{2}/((1 + a^2) d)` instead of Kaiming's
-    :math:`\sqrt{2/((1 + a^2) d)}`.
-
-    Parameters
-    ----------
-    s : float
-        Moment order, 0 < s <= 2 for a > 0.
-    d : int
-        Layer width, d >= 1.
-    a : float
-        Negative-side slope, 0 <= a <= 1.
-    dps : int, optional
-        As in :func:`series_moment_factor`.
-
-    Returns
-    -------
-    float or mpmath.mpf
-    """
-    moment = series_moment_factor(s, d, a, dps=dps)
-    if dps is None:
-        return 1.0 / (math.sqrt(s) * moment)
-    with mpmath.workdps(dps):
-        return 1 / (mpmath.sqrt(mpmath.mpf(s)) * moment)
 
 
 def _check_inputs(s, d, a, dps, rtol):
@@ -404,14 +344,10 @@ def _k_sums_float(n, d, h, a2, rtol, a):
 
 
 def _series_mp(s, d, a, dps):
-    mp = mpmath.mp
     s = mpmath.mpf(s)
     a = mpmath.mpf(a)
     if s == 2:
-        with mpmath.workdps(dps + 10):
-            result = (1 + a * a) * d / 2
-        with mpmath.workdps(dps):
-            return +result
+        return at_precision(lambda: (1 + a * a) * d / 2, dps, guard_digits())
     # Neglected binomial mass relative to the total stays below 10^-(dps + 5) even
     # after the worst-case spread of E[Z^h | n] over n (a few sqrt(d)).
     log_threshold = -(dps + 10) * math.log(10) - 1.5 * math.log(d + 1)
@@ -426,23 +362,23 @@ def _series_mp(s, d, a, dps):
         _, total_terms = _check_budget(n_band, d, float(s) / 2, float(a) ** 2,
                                        log_tol, a, _MAX_TERMS_MP)
     # Guard digits cover the rounding of ~total_terms additions and multiplications.
-    guard = 10 + int(math.log10(total_terms + 1))
-    with mpmath.workdps(dps + guard):
-        h = s / 2
-        tol = mpmath.mpf(10) ** (-(dps + 5))
-        scale = mpmath.mpf(2) ** (-d)
-        total = mp.zero
-        if a == 0:
-            for n in map(int, n_band):
-                if n > 0:
-                    total += mpmath.binomial(d, n) * scale * mpmath.rf(mpmath.mpf(n) / 2, h)
-            result = 2 ** h * total
-        else:
-            for n in map(int, n_band):
-                total += mpmath.binomial(d, n) * scale * _k_sum_mp(n, d, h, a, tol)
-            result = 2 ** h * mpmath.rf(mpmath.mpf(d) / 2, h) / d * total
-    with mpmath.workdps(dps):
-        return +result
+    return at_precision(_sum_mp, dps, guard_digits(total_terms + 1), s, d, a, dps, n_band)
+
+
+def _sum_mp(s, d, a, dps, n_band):
+    """The n-sum of eq. (3.2) or (4.2) over n_band at the working precision."""
+    h = s / 2
+    tol = mpmath.mpf(10) ** (-(dps + 5))
+    scale = mpmath.mpf(2) ** (-d)
+    total = mpmath.mp.zero
+    if a == 0:
+        for n in map(int, n_band):
+            if n > 0:
+                total += mpmath.binomial(d, n) * scale * mpmath.rf(mpmath.mpf(n) / 2, h)
+        return 2 ** h * total
+    for n in map(int, n_band):
+        total += mpmath.binomial(d, n) * scale * _k_sum_mp(n, d, h, a, tol)
+    return 2 ** h * mpmath.rf(mpmath.mpf(d) / 2, h) / d * total
 
 
 def _k_sum_mp(n, d, h, a, tol):

@@ -1,7 +1,6 @@
-r"""The torch namespace of initmath: ``torch.nn.init``-style initializers and torch tools.
+r"""``torch.nn.init``-style initializers for the library's critical scales.
 
-``import initmath`` does not import torch; ``import initmath.torch`` does.  Inside this
-module ``import torch`` is an absolute import of PyTorch, not of this file.
+``import initmath`` does not import torch; ``import initmath.nn`` does.
 
 Initializers (fill in place under ``torch.no_grad()``, return the tensor, like
 ``torch.nn.init``):
@@ -32,52 +31,38 @@ The s-th moment of the whole feature map's norm is not: units at different posit
 share weights and see overlapping patches, so they are not the iid outputs of a dense
 ``fan_in -> fan_out`` layer that the formula assumes (at s = 2, by linearity of the second
 moment, the formula is exact for stride 1 and circular padding).
-
-Torch tools re-exported from :mod:`initmath.torch_tools` (see there):
-:func:`jacobian_spectral_norm`, :func:`layer_hessian_norm`,
-:func:`factorized_hessian_form`, :func:`hessian_calibrate_`, :class:`SpectralEstimate`.
 """
 import math
 import warnings
-from typing import NamedTuple
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from . import _validate
-from . import hessian as _hessian
-from ._spectral_norm import EXACT_MAX_MIN_WIDTH
-from .critical_variance import S_MAX, S_MIN, critical_sigmas, rrelu_critical_sigma
-from .hessian import METHODS as _HESSIAN_SIGMA_METHODS
-from .hessian import glorot_sigma, hessian_sigma
-from .torch_tools import (
-    SpectralEstimate,
-    factorized_hessian_form,
-    hessian_calibrate_,
-    jacobian_spectral_norm,
-    layer_hessian_norm,
-    layer_maps,
-)
+from .. import _docs, _validate
+from .. import hessian as _hessian
+from .._spectral_norm import EXACT_MAX_MIN_WIDTH
+from ..critical_variance import S_MAX, S_MIN, critical_sigmas, rrelu_critical_sigma
+from ..hessian import METHODS as _HESSIAN_SIGMA_METHODS
+from ..hessian import glorot_sigma, hessian_sigma
+from .curvature import _check_generator
 
 __all__ = [
     "InitCoverageWarning",
     "InitRecord",
     "InitReport",
     "SkippedParameter",
-    "SpectralEstimate",
-    "factorized_hessian_form",
     "fractional_moment_normal_",
     "fractional_moment_std",
-    "hessian_calibrate_",
     "hessian_normal_",
     "hessian_std",
     "init_model_",
-    "jacobian_spectral_norm",
-    "layer_hessian_norm",
-    "layer_maps",
 ]
 
+# A weight [out, in, *receptive], or its shape: the std functions need only the fans.
+WeightOrShape = torch.Tensor | Sequence[int]
 MODES = ("fan_in", "fan_out")
 # mode -> initmath.critical_sigmas convention (docs/critical-variance.md, section 6)
 _CONVENTION = {"fan_in": "per-neuron", "fan_out": "norm"}
@@ -139,7 +124,8 @@ class InitReport(list):
     attribute ``skipped``: the :class:`SkippedParameter` list of every parameter of the
     model that was left unchanged (no theory covers it)."""
 
-    def __init__(self, records=(), skipped=()):
+    def __init__(self, records: Iterable[InitRecord] = (),
+                 skipped: Iterable[SkippedParameter] = ()) -> None:
         super().__init__(records)
         self.skipped = list(skipped)
 
@@ -203,12 +189,6 @@ def _hessian_args(a, method):
             _validate.choice(method, "method", HESSIAN_METHODS))
 
 
-def _check_generator(generator):
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise ValueError(f"generator must be a torch.Generator or None, got "
-                         f"{type(generator).__name__}")
-
-
 def _is_empty(tensor, generator=None):
     """Check the tensor to fill (and the generator); True for a zero-element tensor (with
     torch's warning: nothing to fill)."""
@@ -247,6 +227,29 @@ def _check_std(std, dtype, name="tensor"):
     return std
 
 
+# Docstring text shared by the std functions (std_returns) and the fill functions
+# (generator, tensor_returned): one text, several docstrings.
+_doc = _docs.fill(std_returns="""\
+Returns
+-------
+float
+    The standard deviation; nothing is sampled.
+
+Raises
+------
+ValueError
+    If the weight has fewer than 2 dimensions or a zero-sized one, or a fan above 2**53.""",
+                  generator="""\
+generator : torch.Generator, optional
+    Source of the random numbers, on the tensor's device type (None: torch's default
+    generator).""",
+                  tensor_returned="""\
+Returns
+-------
+torch.Tensor
+    ``tensor`` itself, filled in place.""")
+
+
 def _fill(tensor, std, generator):
     _check_std(std, tensor.dtype)
     with torch.no_grad():
@@ -254,7 +257,9 @@ def _fill(tensor, std, generator):
 
 
 # --------------------------------------------------------------------------- fractional moment
-def fractional_moment_std(tensor_or_shape, s=1.0, a=0.0, mode="fan_in"):
+@_doc
+def fractional_moment_std(tensor_or_shape: WeightOrShape, s: float = 1.0, a: float = 0.0,
+                          mode: str = "fan_in") -> float:
     r"""Fractional-moment critical standard deviation for a weight of the given shape.
 
     A layer :math:`x \mapsto \phi_a(W x)`, :math:`W` of shape ``[fan_out, fan_in]`` with
@@ -293,16 +298,9 @@ def fractional_moment_std(tensor_or_shape, s=1.0, a=0.0, mode="fan_in"):
     mode : {"fan_in", "fan_out"}
         Which moment is preserved (above).
 
-    Returns
-    -------
-    float
-
-    Raises
-    ------
-    ValueError
-        If the tensor has fewer than 2 dimensions or a zero-sized one, a fan above 2**53,
-        s is outside (0, 1000], a is outside [0, 1], mode is unknown, or the std is not
-        representable in float64 (s below ~1e-3: the critical std grows like
+    %(std_returns)s
+        Also if s is outside (0, 1000], a is outside [0, 1], mode is unknown, or the std
+        is not representable in float64 (s below ~1e-3: the critical std grows like
         :math:`c^{1/s}`).
 
     Notes
@@ -319,7 +317,7 @@ def fractional_moment_std(tensor_or_shape, s=1.0, a=0.0, mode="fan_in"):
     Examples
     --------
     >>> import math
-    >>> from initmath.torch import fractional_moment_std
+    >>> from initmath.nn import fractional_moment_std
     >>> math.isclose(fractional_moment_std((256, 128), s=2.0), math.sqrt(2 / 128),
     ...              rel_tol=1e-13)                          # Kaiming, fan_in
     True
@@ -350,7 +348,10 @@ def _representable(std, what):
     return _validate.finite_result(std, what, hint=hint)
 
 
-def fractional_moment_normal_(tensor, s=1.0, a=0.0, mode="fan_in", generator=None):
+@_doc
+def fractional_moment_normal_(tensor: torch.Tensor, s: float = 1.0, a: float = 0.0,
+                              mode: str = "fan_in",
+                              generator: torch.Generator | None = None) -> torch.Tensor:
     r"""Fill ``tensor`` in place with :math:`N(0, \sigma^2)`,
     :math:`\sigma` = :func:`fractional_moment_std` ``(tensor, s, a, mode)``.
 
@@ -366,13 +367,9 @@ def fractional_moment_normal_(tensor, s=1.0, a=0.0, mode="fan_in", generator=Non
         ``[out, in, *receptive]``.
     s, a, mode
         As in :func:`fractional_moment_std`.
-    generator : torch.Generator, optional
-        Source of the random numbers (on the tensor's device).
+    %(generator)s
 
-    Returns
-    -------
-    torch.Tensor
-        ``tensor`` itself.
+    %(tensor_returned)s
 
     Raises
     ------
@@ -384,7 +381,7 @@ def fractional_moment_normal_(tensor, s=1.0, a=0.0, mode="fan_in", generator=Non
     Examples
     --------
     >>> import torch
-    >>> from initmath.torch import fractional_moment_normal_, fractional_moment_std
+    >>> from initmath.nn import fractional_moment_normal_, fractional_moment_std
     >>> w = torch.empty(512, 256)
     >>> fractional_moment_normal_(w, s=1.0, generator=torch.Generator().manual_seed(0)) is w
     True
@@ -406,7 +403,9 @@ def _auto_hessian_method(fan_in, fan_out, a):
     return "exact" if exact else "tracy-widom"
 
 
-def hessian_std(tensor_or_shape, a=None, method="auto"):
+@_doc
+def hessian_std(tensor_or_shape: WeightOrShape, a: float | None = None,
+                method: str = "auto") -> float:
     r"""Spectral-norm ("Hessian") standard deviation for a weight of the given shape.
 
     :math:`\sigma = 1/E\lVert D_a G\rVert_2` for a ``[fan_out, fan_in]`` standard Gaussian
@@ -431,16 +430,9 @@ def hessian_std(tensor_or_shape, a=None, method="auto"):
         Otherwise ``"tracy-widom"`` (within 0.1% of exact wherever both exist outside those
         ranges and were compared).
 
-    Returns
-    -------
-    float
-
-    Raises
-    ------
-    ValueError
-        If the tensor has fewer than 2 dimensions or a zero-sized one, a fan above 2**53,
-        a is outside [0, 1], method is unknown, or method="exact" outside its range (or
-        beyond the 30 s work budget).
+    %(std_returns)s
+        Also if a is outside [0, 1], method is unknown, or method="exact" is outside its
+        range (or beyond the 30 s work budget).
 
     References
     ----------
@@ -451,7 +443,7 @@ def hessian_std(tensor_or_shape, a=None, method="auto"):
     A weight of shape [16, 9] is a 16 x 9 matrix; Gordon's :math:`1/(\sqrt 9 + \sqrt{16})`:
 
     >>> from initmath import hessian_sigma
-    >>> from initmath.torch import hessian_std
+    >>> from initmath.nn import hessian_std
     >>> hessian_std((16, 9), method="gordon") == 1 / 7
     True
     >>> hessian_std((16, 9)) == float(hessian_sigma(9, 16, method="exact"))
@@ -464,7 +456,9 @@ def hessian_std(tensor_or_shape, a=None, method="auto"):
     return float(hessian_sigma(fan_in, fan_out, a=a, method=method))
 
 
-def hessian_normal_(tensor, a=None, method="auto", generator=None):
+@_doc
+def hessian_normal_(tensor: torch.Tensor, a: float | None = None, method: str = "auto",
+                    generator: torch.Generator | None = None) -> torch.Tensor:
     r"""Fill ``tensor`` in place with :math:`N(0, \sigma^2)`,
     :math:`\sigma` = :func:`hessian_std` ``(tensor, a, method)``.
 
@@ -476,13 +470,9 @@ def hessian_normal_(tensor, a=None, method="auto", generator=None):
         Floating point, at least 2 dimensions, ``[out, in, *receptive]``.
     a, method
         As in :func:`hessian_std`.
-    generator : torch.Generator, optional
-        Source of the random numbers.
+    %(generator)s
 
-    Returns
-    -------
-    torch.Tensor
-        ``tensor`` itself.
+    %(tensor_returned)s
 
     Raises
     ------
@@ -495,7 +485,7 @@ def hessian_normal_(tensor, a=None, method="auto", generator=None):
     The largest singular value of the filled matrix is near 1:
 
     >>> import torch
-    >>> from initmath.torch import hessian_normal_
+    >>> from initmath.nn import hessian_normal_
     >>> w = hessian_normal_(torch.empty(100, 50, dtype=torch.float64),
     ...                     generator=torch.Generator().manual_seed(0))
     >>> abs(torch.linalg.matrix_norm(w, ord=2).item() - 1) < 0.05
@@ -628,8 +618,9 @@ def _layer_std(scheme, weight, slope, params):
     return _SCHEMES[scheme][0](weight, a=slope, **rest)
 
 
-def init_model_(model, scheme="fractional-moment", *, generator=None, override_a=None,
-                warn=True, **params):
+def init_model_(model: nn.Module, scheme: str = "fractional-moment", *,
+                generator: torch.Generator | None = None, override_a: float | None = None,
+                warn: bool = True, **params: Any) -> InitReport:
     r"""Initialize the ``nn.Linear`` / ``nn.Conv1d/2d/3d`` layers of ``model`` in place,
     each for the activation that follows it in the model.
 
@@ -698,7 +689,7 @@ def init_model_(model, scheme="fractional-moment", *, generator=None, override_a
     Examples
     --------
     >>> import torch
-    >>> from initmath.torch import fractional_moment_std, init_model_
+    >>> from initmath.nn import fractional_moment_std, init_model_
     >>> net = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(),
     ...                           torch.nn.Linear(256, 10))
     >>> report = init_model_(net, s=1.0, generator=torch.Generator().manual_seed(0))

@@ -1,8 +1,8 @@
 """Matrix-free curvature tools for torch models (Skorski 2020, "Revisiting initialization
 of neural networks": Hessian factorization and Jacobian-norm initialization).
 
-This module imports torch; ``import initmath`` does not import it.  Use it as
-``from initmath.torch_tools import jacobian_spectral_norm``.
+This module imports torch; ``import initmath`` does not import it.  Its functions are
+public as ``initmath.nn.jacobian_spectral_norm`` etc.
 
 Every norm here is computed from Jacobian-vector, vector-Jacobian or Hessian-vector
 products (one autograd graph, reused across iterations), never from a dense Jacobian or
@@ -23,12 +23,13 @@ factorized_hessian_form
     Theorem 1's factorized quadratic form ``v^T H_z v`` with ``v = B A g F``.
 """
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from . import _validate
+from .. import _validate
 
 __all__ = [
     "SpectralEstimate",
@@ -59,17 +60,34 @@ class SpectralEstimate(NamedTuple):
     converged: bool
 
 
+# a module, or any differentiable function of one tensor
+TensorMap = Callable[[torch.Tensor], torch.Tensor]
+# loss_fn(model(inputs), targets) -> a scalar tensor; a batch is (inputs, targets)
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Batch = tuple[torch.Tensor, torch.Tensor]
+
 # Most Lanczos vectors stored at once (iters x parameters or inputs): 2**28 entries is 1 GiB
 # in float32; beyond, iters must be lowered.
 _MAX_STORED = 2 ** 28
 
 
+def _check_count(value, name):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {_validate.shown(value)}")
+
+
+def _check_number(value, name, positive=False):
+    """A finite int or float >= 0 (> 0 if positive); bools are not numbers here."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            (math.isfinite(value) and value > 0) if positive
+            else (value >= 0 and math.isfinite(value))):
+        raise ValueError(f"{name} must be a finite number {'>' if positive else '>='} 0, "
+                         f"got {_validate.shown(value)}")
+
+
 def _check_iters_tol(iters, tol):
-    if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
-        raise ValueError(f"iters must be a positive integer, got {_validate.shown(iters)}")
-    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0 \
-            or not math.isfinite(tol):
-        raise ValueError(f"tol must be a finite number >= 0, got {_validate.shown(tol)}")
+    _check_count(iters, "iters")
+    _check_number(tol, "tol")
 
 
 def _check_storage(iters, numel, what):
@@ -79,14 +97,14 @@ def _check_storage(iters, numel, what):
                          f"{max(1, _MAX_STORED // numel)}")
 
 
-def _check_tensor(x, name, finite=True):
-    """x if it is a non-empty floating-point tensor (with finite entries)."""
+def _check_tensor(x, name):
+    """x if it is a non-empty floating-point tensor with finite entries."""
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor, got {type(x).__name__}"
                          + (f" of dtype {x.dtype}" if isinstance(x, torch.Tensor) else ""))
     if x.numel() == 0:
         raise ValueError(f"{name} must be non-empty")
-    if finite and not bool(torch.isfinite(x).all()):
+    if not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} must be finite (it holds nan or inf)")
     return x
 
@@ -101,16 +119,16 @@ def _call(fn, what, *args):
         raise ValueError(f"{what} failed: {type(error).__name__}: {first}") from error
 
 
-def _check_module(model, name):
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"{name} must be an nn.Module, got {type(model).__name__}")
-
-
-def _start_vector(numel, like, generator):
-    """A random unit start vector on ``like``'s device and dtype."""
+def _check_generator(generator):
     if generator is not None and not isinstance(generator, torch.Generator):
         raise ValueError(f"generator must be a torch.Generator or None, got "
                          f"{type(generator).__name__}")
+
+
+def _start_vector(numel, like, generator):
+    """A random unit start vector on ``like``'s device and dtype (drawn on the generator's
+    device when one is given, so a seed gives the same vector wherever ``like`` lives)."""
+    _check_generator(generator)
     gen_device = generator.device if generator is not None else like.device
     v = torch.randn(numel, generator=generator, device=gen_device, dtype=like.dtype)
     v = v.to(like.device)
@@ -160,7 +178,9 @@ def _lanczos_top(matvec, v0, iters, tol, what):
     return abs(top), top, steps_max, False, ritz
 
 
-def jacobian_spectral_norm(module, x, *, iters=50, tol=1e-6, generator=None):
+def jacobian_spectral_norm(module: TensorMap, x: torch.Tensor, *, iters: int = 50,
+                           tol: float = 1e-6,
+                           generator: torch.Generator | None = None) -> SpectralEstimate:
     r"""Spectral norm of the Jacobian of ``x -> module(x)`` at the batch ``x``.
 
     Definition: the batch-flattened operator
@@ -202,7 +222,7 @@ def jacobian_spectral_norm(module, x, *, iters=50, tol=1e-6, generator=None):
     Examples
     --------
     >>> import torch
-    >>> from initmath.torch_tools import jacobian_spectral_norm
+    >>> from initmath.nn import jacobian_spectral_norm
     >>> lin = torch.nn.Linear(3, 2, bias=False)
     >>> with torch.no_grad():
     ...     _ = lin.weight.copy_(torch.tensor([[3., 0., 0.], [0., 4., 0.]]))
@@ -269,17 +289,29 @@ def _weight_of(layer):
     return weight
 
 
-def _unpack_batch(batch):
+def _loss_arguments(model, loss_fn, batch, layer, linear=False):
+    """(inputs, targets, layer.weight) after checking the arguments of a loss at one layer:
+    an nn.Module model, a callable loss_fn, a pair batch with tensor inputs, a layer of the
+    model with a floating-point weight (an nn.Linear if ``linear``)."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
+    if not callable(loss_fn):
+        raise ValueError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
     if not isinstance(batch, (tuple, list)) or len(batch) != 2:
         raise ValueError("batch must be a pair (inputs, targets)")
-    return batch[0], batch[1]
+    inputs, targets = batch
+    _check_tensor(inputs, "batch inputs")
+    weight = _weight_of(layer)
+    if linear and not isinstance(layer, nn.Linear):
+        raise ValueError(f"layer must be an nn.Linear, got {type(layer).__name__}")
+    if not any(m is layer for m in model.modules()):
+        raise ValueError("layer must be a submodule of model")
+    return inputs, targets, weight
 
 
-def _contains(model, layer):
-    return any(m is layer for m in model.modules())
-
-
-def layer_hessian_norm(model, loss_fn, batch, layer, *, iters=50, tol=1e-6, generator=None):
+def layer_hessian_norm(model: nn.Module, loss_fn: Loss, batch: Batch, layer: nn.Module, *,
+                       iters: int = 50, tol: float = 1e-6,
+                       generator: torch.Generator | None = None) -> SpectralEstimate:
     r"""Spectral norm of the loss Hessian with respect to one layer's weight.
 
     With :math:`L(w) = \mathrm{loss\_fn}(\mathrm{model}(X), T)` as a function of
@@ -314,7 +346,7 @@ def layer_hessian_norm(model, loss_fn, batch, layer, *, iters=50, tol=1e-6, gene
     For a linear least-squares layer :math:`L = \|xW^T - t\|^2 / 2`, ``H = I (x) x^T x``:
 
     >>> import torch
-    >>> from initmath.torch_tools import layer_hessian_norm
+    >>> from initmath.nn import layer_hessian_norm
     >>> lin = torch.nn.Linear(2, 1, bias=False)
     >>> x = torch.tensor([[1., 0.], [0., 2.]])
     >>> mse = lambda y, t: 0.5 * ((y - t) ** 2).sum()
@@ -322,14 +354,7 @@ def layer_hessian_norm(model, loss_fn, batch, layer, *, iters=50, tol=1e-6, gene
     4.0
     """
     _check_iters_tol(iters, tol)
-    _check_module(model, "model")
-    if not callable(loss_fn):
-        raise ValueError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
-    inputs, targets = _unpack_batch(batch)
-    _check_tensor(inputs, "batch inputs")
-    weight = _weight_of(layer)
-    if not _contains(model, layer):
-        raise ValueError("layer must be a submodule of model")
+    inputs, targets, weight = _loss_arguments(model, loss_fn, batch, layer)
     _check_tensor(weight.detach(), "layer.weight")
     _check_storage(iters, weight.numel(), "layer.weight.numel()")
     with torch.enable_grad():
@@ -392,7 +417,7 @@ def _run(modules, h):
     return h
 
 
-def layer_maps(model):
+def layer_maps(model: nn.Sequential) -> tuple[TensorMap, list[tuple[str, TensorMap]]]:
     r"""The layer maps whose Jacobians :func:`hessian_calibrate_` normalises.
 
     An ``nn.Sequential`` (nested ones flattened) is cut before every ``nn.Linear``: layer
@@ -419,7 +444,7 @@ def layer_maps(model):
     --------
     >>> import torch
     >>> from torch import nn
-    >>> from initmath.torch_tools import layer_maps
+    >>> from initmath.nn import layer_maps
     >>> net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
     >>> prefix, maps = layer_maps(net)
     >>> [name for name, _ in maps]
@@ -436,8 +461,10 @@ def layer_maps(model):
                                          for name, _, block in blocks]
 
 
-def hessian_calibrate_(model, x, *, target=1.0, iters=50, tol=1e-6, max_rounds=20,
-                       rtol=1e-5, generator=None):
+def hessian_calibrate_(model: nn.Sequential, x: torch.Tensor, *, target: float = 1.0,
+                       iters: int = 50, tol: float = 1e-6, max_rounds: int = 20,
+                       rtol: float = 1e-5, generator: torch.Generator | None = None,
+                       ) -> list[tuple[str, float, float, float]]:
     r"""Rescale each ``nn.Linear`` weight in place so its layer Jacobian has norm ``target``.
 
     Corollary 1 of Skorski (2020): the layer-``k`` weight Hessian is bounded by
@@ -490,7 +517,7 @@ def hessian_calibrate_(model, x, *, target=1.0, iters=50, tol=1e-6, max_rounds=2
     Examples
     --------
     >>> import torch
-    >>> from initmath.torch_tools import hessian_calibrate_, jacobian_spectral_norm
+    >>> from initmath.nn import hessian_calibrate_, jacobian_spectral_norm
     >>> _ = torch.manual_seed(0)
     >>> net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(),
     ...                           torch.nn.Linear(16, 4))
@@ -500,15 +527,9 @@ def hessian_calibrate_(model, x, *, target=1.0, iters=50, tol=1e-6, max_rounds=2
     >>> all(abs(after - 1.0) < 1e-3 for *_, after in report)
     True
     """
-    if isinstance(target, bool) or not isinstance(target, (int, float)) \
-            or not math.isfinite(target) or target <= 0:
-        raise ValueError(f"target must be a finite number > 0, got {_validate.shown(target)}")
-    if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 1:
-        raise ValueError("max_rounds must be a positive integer, "
-                         f"got {_validate.shown(max_rounds)}")
-    if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not rtol >= 0 \
-            or not math.isfinite(rtol):
-        raise ValueError(f"rtol must be a finite number >= 0, got {_validate.shown(rtol)}")
+    _check_number(target, "target", positive=True)
+    _check_count(max_rounds, "max_rounds")
+    _check_number(rtol, "rtol")
     _check_iters_tol(iters, tol)
     _check_tensor(x, "x")
     prefix, blocks = _layer_blocks(model)
@@ -550,7 +571,8 @@ def hessian_calibrate_(model, x, *, target=1.0, iters=50, tol=1e-6, max_rounds=2
     return report
 
 
-def factorized_hessian_form(model, loss_fn, batch, layer, direction):
+def factorized_hessian_form(model: nn.Module, loss_fn: Loss, batch: Batch, layer: nn.Linear,
+                            direction: torch.Tensor) -> torch.Tensor:
     r"""Theorem 1's factorized Hessian quadratic form for ``layer.weight`` along ``direction``.
 
     For a direction ``g`` shaped like :math:`W^{(k)}` (``layer.weight``), Skorski (2020),
@@ -595,7 +617,7 @@ def factorized_hessian_form(model, loss_fn, batch, layer, direction):
     Examples
     --------
     >>> import torch
-    >>> from initmath.torch_tools import factorized_hessian_form
+    >>> from initmath.nn import factorized_hessian_form
     >>> _ = torch.manual_seed(0)
     >>> net = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.ReLU(),
     ...                           torch.nn.Linear(5, 2)).double()
@@ -609,16 +631,7 @@ def factorized_hessian_form(model, loss_fn, batch, layer, direction):
     >>> bool(torch.isclose(form, exact, rtol=1e-10))
     True
     """
-    _check_module(model, "model")
-    if not callable(loss_fn):
-        raise ValueError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
-    inputs, targets = _unpack_batch(batch)
-    _check_tensor(inputs, "batch inputs")
-    weight = _weight_of(layer)
-    if not isinstance(layer, nn.Linear):
-        raise ValueError(f"layer must be an nn.Linear, got {type(layer).__name__}")
-    if not _contains(model, layer):
-        raise ValueError("layer must be a submodule of model")
+    inputs, targets, weight = _loss_arguments(model, loss_fn, batch, layer, linear=True)
     if not isinstance(direction, torch.Tensor) or direction.shape != weight.shape:
         raise ValueError(f"direction must be a tensor of shape {tuple(weight.shape)}, got "
                          + (str(tuple(direction.shape)) if isinstance(direction, torch.Tensor)

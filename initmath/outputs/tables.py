@@ -1,14 +1,14 @@
 r"""Tables of every quantity initmath computes, over parameter grids.
 
 :func:`make_table` evaluates one :data:`KINDS` entry on the Cartesian product of its
-parameter lists and returns a :class:`initmath.latex.Table` (one row per grid point, the
-parameters first), ready for :func:`initmath.latex.render`.  Grids are lists; on the
-command line an item may also be a range (:func:`parse_grid`).
+parameter lists and returns a :class:`initmath.outputs.latex.Table` (one row per grid
+point, the parameters first), ready for :func:`initmath.outputs.latex.render`.  Grids are
+lists; on the command line an item may also be a range (:func:`parse_grid`).
 
 Examples
 --------
->>> from initmath.tables import make_table
->>> from initmath.latex import to_markdown
+>>> from initmath.outputs.tables import make_table
+>>> from initmath.outputs.latex import to_markdown
 >>> print(to_markdown(make_table("critical-sigma", s=[2.0], d=[64, 1024]), digits=5))
 | s | d | a | sigma | sigma^2 | kaiming sigma |
 |---|---|---|---|---|---|
@@ -20,17 +20,17 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _validate
-from .critical_variance import critical_sigma, kaiming_sigma, moment_factor
-from .hessian import METHODS as HESSIAN_METHODS
-from .hessian import glorot_sigma, hessian_sigma
+from .. import _validate
+from ..critical_variance import critical_sigma, kaiming_sigma, moment_factor
+from ..hessian import METHODS as HESSIAN_METHODS
+from ..hessian import glorot_sigma, hessian_sigma
+from ..ldlt import ldlt_output_variance
+from ..lyapunov import log_norm_variance, lyapunov_exponent
 from .latex import Column, Math, Table
-from .ldlt import ldlt_output_variance
-from .lyapunov import log_norm_variance, lyapunov_exponent
 
 __all__ = [
     "KINDS",
@@ -88,13 +88,13 @@ def _hessian_sigma(p, dps):
 
 
 def _wishart(p, dps):
-    from .wishart import wishart_trace_moment
+    from ..wishart import wishart_trace_moment
     m, n = (int(v) if str(v).isdigit() else v for v in (p["m"], p["n"]))
     return (wishart_trace_moment(p["k"], m, n),)
 
 
 def _kl_bound(p, dps):
-    from .kl import kl_loss_bound, optimal_init_sigma, optimized_loss_bound
+    from ..kl import kl_loss_bound, optimal_init_sigma, optimized_loss_bound
     keys = ("lr", "batch_size", "noise_var", "K", "second_moment", "log_C")
     args = {key: p[key] for key in keys}
     return (kl_loss_bound(p["sigma0"], **args),
@@ -102,7 +102,7 @@ def _kl_bound(p, dps):
 
 
 def _kl_derivation(p, dps):
-    from .kl import kl_bound_derivation_latex
+    from ..kl import kl_bound_derivation_latex
     return [(step, Math(latex)) for step, latex in kl_bound_derivation_latex().items()]
 
 
@@ -219,7 +219,7 @@ KINDS = {
 }
 
 
-def parse_grid(text, kind):
+def parse_grid(text: str, kind: str) -> list:
     r"""One command-line grid item as a list of values.
 
     Grammar (spaces separate items on the command line; an item may also hold several
@@ -370,8 +370,8 @@ def _integer(text):
     return int(value)
 
 
-def make_table(kind, *, dps=None, progress=False, max_seconds=_validate.WORK_BUDGET_S,
-               **grid):
+def make_table(kind: str, *, dps: int | None = None, progress: bool = False,
+               max_seconds: float | None = _validate.WORK_BUDGET_S, **grid: Any) -> Table:
     """Evaluate table ``kind`` (a key of :data:`KINDS`) on the product of the parameter
     lists in ``grid`` (missing parameters take their defaults).
 
@@ -396,7 +396,7 @@ def make_table(kind, *, dps=None, progress=False, max_seconds=_validate.WORK_BUD
 
     Returns
     -------
-    initmath.latex.Table
+    initmath.outputs.latex.Table
 
     Raises
     ------
@@ -408,7 +408,7 @@ def make_table(kind, *, dps=None, progress=False, max_seconds=_validate.WORK_BUD
 
     Examples
     --------
-    >>> from initmath.tables import make_table
+    >>> from initmath.outputs.tables import make_table
     >>> table = make_table("hessian-sigma", d_in=[16], d_out=[9], method=["gordon"])
     >>> float(table.rows[0][4]) == 1 / 7    # the paper's 1/(sqrt 16 + sqrt 9)
     True

@@ -1,22 +1,129 @@
-"""Claims of Horii & Has (2025), the KL bound on the stationary SGD loss; see
-:mod:`initmath.claims`.  The printed equations are compared with sympy's derivation
-(:func:`initmath.kl.compare_with_paper`) and evaluated on quadratic losses, where the
+r"""Claims of Horii & Has (2025), the KL bound on the stationary SGD loss; see
+:mod:`initmath.papers`.
+
+The paper's equations (14), (17)-(21) are transcribed here (:func:`printed_equations`)
+and compared with the derivation sympy does in :mod:`initmath.kl`
+(:func:`compare_with_paper`); the claims also evaluate them on quadratic losses, where the
 stationary law is exact (SGD step 0.05, batch 4, noise variance 2: τ = 0.0125).
 """
 import functools
 import math
+import pathlib
+import warnings
+from typing import NamedTuple
 
 import numpy as np
 
-from . import kl
-from .claims import RTOL, Claim, Evidence, from_experiment, relative_error, verdict
+from .. import kl
+from .ledger import RTOL, Claim, Evidence, from_experiment, relative_error, verdict
+
+__all__ = ["EquationCheck", "compare_with_paper", "printed_equations"]
 
 PAPER = "horii-has-2025"
-T_KL = "tests/test_kl.py::"
+TITLE = ("Horii & Has (2025), *Optimal condition for initialization variance in deep "
+         "neural networks: an SGD dynamics perspective*")
 SGD = dict(lr=0.05, batch_size=4, noise_var=2.0)
 TAU = SGD["lr"] * SGD["noise_var"] / (2 * SGD["batch_size"])
 
 
+# --------------------------------------------------------------------------- printed
+def printed_equations() -> dict:
+    r"""The paper's equations (14), (17)-(21), transcribed as sympy right-hand sides.
+
+    (14) and (17) bound :math:`E_{ss}[L]/K`; (18) is :math:`K_1 \bar V` (σ0 → 0) and
+    (19) :math:`K_2\log\sigma_0^2` (σ0 → ∞) with constants :math:`K_1, K_2`; (20) bounds
+    :math:`E_{ss}[L]/K` and (21) the total :math:`E_{ss}[L]`, both at the optimal σ0.
+
+    Returns
+    -------
+    dict
+        Equation label -> sympy expression, in the symbols of
+        :func:`initmath.kl.kl_bound_derivation`.
+
+    Examples
+    --------
+    >>> from initmath.papers.horii_has import printed_equations
+    >>> sorted(printed_equations())
+    ['(14)', '(17)', '(18)', '(19)', '(20)', '(21)']
+    """
+    import sympy
+    s = kl._symbols()
+    tau_2K = s["alpha"] * s["sigma"] ** 2 / (2 * s["b"] * s["K"])
+    tau_2 = s["alpha"] * s["sigma"] ** 2 / (4 * s["b"])
+    pi, e = sympy.pi, sympy.E
+    proposition = tau_2K * (s["K"] / 2 * sympy.log(2 * s["sigma0"] ** 2 * pi) + sympy.log(s["C"])
+                            + s["E_W2"] / (2 * s["sigma0"] ** 2))
+    return {"(14)": proposition, "(17)": proposition,
+            "(18)": s["K1"] * s["Vbar"],
+            "(19)": s["K2"] * sympy.log(s["sigma0"] ** 2),
+            "(20)": tau_2 * (sympy.log(s["E_W2"] / s["K"]) + sympy.log(2 * pi * e * s["C"])),
+            "(21)": tau_2 * (sympy.log(s["Vbar"]) + sympy.log(2 * pi * e * s["C"]))}
+
+
+class EquationCheck(NamedTuple):
+    """One printed equation against the derivation: ``equal``, and ``difference`` =
+    printed - derived (simplified; for (18), (19) the σ0-dependence of the implied constant)."""
+    printed: object
+    derived: object
+    equal: bool
+    difference: object
+
+
+def compare_with_paper() -> dict[str, EquationCheck]:
+    r"""Each printed equation of :func:`printed_equations` against
+    :func:`initmath.kl.kl_bound_derivation`.
+
+    (14), (17), (20): the right-hand sides are compared directly; (21) against K times the
+    optimized per-parameter bound (its left side is the total :math:`E_{ss}[L]`), written
+    with :math:`\bar V`; (18), (19): the derived leading term is written as
+    :math:`c\,\bar V` resp. :math:`c\log\sigma_0^2`, and the printed form holds iff the
+    implied c is a constant, i.e. ``difference`` = dc/dσ0 vanishes.
+
+    Returns
+    -------
+    dict
+        Equation label -> :class:`EquationCheck`.
+
+    Examples
+    --------
+    >>> from initmath.papers.horii_has import compare_with_paper
+    >>> {label: check.equal for label, check in compare_with_paper().items()}
+    {'(14)': True, '(17)': True, '(18)': False, '(19)': True, '(20)': False, '(21)': False}
+    >>> compare_with_paper()["(20)"].difference     # log C where (2/K) log C belongs
+    alpha*sigma**2*(K - 2)*log(C_1loc)/(4*K*b)
+    """
+    import sympy
+    s, steps, printed = kl._symbols(), kl._derivation(), printed_equations()
+    sigma0, Vbar, K = s["sigma0"], s["Vbar"], s["K"]
+    optimized = steps["optimized bound on E_ss[L]/K"]
+    derived = {"(14)": steps["bound on E_ss[L]/K"], "(17)": steps["bound on E_ss[L]/K"],
+               "(18)": steps["sigma_0 -> 0: K_1 = leading term / Vbar"] * Vbar,
+               "(19)": steps["sigma_0 -> oo: K_2 = lim bound / log sigma_0^2"]
+               * sympy.log(sigma0 ** 2),
+               "(20)": optimized,
+               "(21)": K * optimized.subs(s["E_W2"], K * Vbar)}
+    unknown_constant = {"(18)": s["K1"], "(19)": s["K2"]}
+    checks = {}
+    for label, expression in printed.items():
+        if label in unknown_constant:
+            implied = sympy.simplify(derived[label] * unknown_constant[label] / expression)
+            difference = sympy.diff(implied, sigma0)
+        else:
+            difference = sympy.factor(sympy.simplify(kl._tidy(expression - derived[label])))
+        checks[label] = EquationCheck(expression, derived[label], difference == 0, difference)
+    return checks
+
+
+def moved_from(old_module: str, name: str) -> object:
+    """This module's ``name``, with a DeprecationWarning for the code that looked it up in
+    ``old_module`` (through that module's ``__getattr__``), its home before the ledger."""
+    warnings.warn(f"{old_module}.{name} is deprecated: the paper's printed equations live in "
+                  f"initmath.papers.horii_has; use initmath.papers.horii_has.{name}",
+                  DeprecationWarning, stacklevel=3)
+    return globals()[name]
+
+
+# --------------------------------------------------------------------------- claims
 def _law(eigenvalues, discrete=False):
     return kl.quadratic_stationary(np.asarray(eigenvalues, float), discrete=discrete, **SGD)
 
@@ -32,7 +139,7 @@ def _printed_20(law, K):
 
 
 def _equation(label):
-    return kl.compare_with_paper()[label]
+    return compare_with_paper()[label]
 
 
 def stationary_law():
@@ -146,8 +253,7 @@ def optimum_tightness():
                    "only for an isotropic loss")
 
 
-# ------------------------------------------------------------------ §IV experiments (issue 9)
-T_EXP = "tests/test_experiments.py::"
+# ------------------------------------------------------------------ §IV experiments
 PAPER_SIGMA0 = 0.15          # the paper's optimal sigma0 (Figures 4, 5)
 
 
@@ -228,51 +334,39 @@ def _linear_bound_constant(rows):
                           "ratio makes it hold, so the claim is vacuous as stated")
 
 
-def claims():
+def claims(experiments: pathlib.Path) -> list[Claim]:
+    """The paper's claims, in paper order; training tables are read from ``experiments``."""
     claim = functools.partial(Claim, PAPER)
     return [
         claim("(12), stationary law", "SGD (4) reaches the quasi-steady state "
-              "p_ss = C_{1,loc} e^{−2bL/(ασ²)}", stationary_law,
-              (T_KL + "test_bound_fails_for_the_sgd_recursion_itself",
-               T_KL + "test_quadratic_monte_carlo_confirms_discrete_and_rejects_continuous",
-               T_KL + "test_least_squares_monte_carlo_and_continuous_time_control"), (), (20,)),
+              "p_ss = C_{1,loc} e^{−2bL/(ασ²)}", stationary_law, (), (20,)),
         claim("Proposition III.1, (14) = (17)", "E_ss[L̄] ≤ (ασ²/(2bK))[(K/2) log(2πσ0²) + "
-              "log C_{1,loc} + E_ss‖W‖²/(2σ0²)]", proposition_iii_1,
-              (T_KL + "test_compare_with_paper_verdicts", T_KL + "test_slack_is_kl_divergence",
-               T_KL + "test_derivation_equals_hand_formulas"), (), (15,)),
+              "log C_{1,loc} + E_ss‖W‖²/(2σ0²)]", proposition_iii_1, (), (15,)),
         claim("Remark III.2, (18)", "for σ0² ≪ 1, E_ss[L̄] ≤ K₁ V̄ with K₁ a constant",
-              remark_iii_2_small, (T_KL + "test_remark_III_2_limits",
-                                   T_KL + "test_compare_with_paper_verdicts"), (), (18,)),
+              remark_iii_2_small, (), (18,)),
         claim("Remark III.2, (19)", "for σ0² ≫ 1, E_ss[L̄] ≤ K₂ log σ0²", remark_iii_2_large,
-              (T_KL + "test_remark_III_2_limits",), (), (18,)),
+              (), (18,)),
         claim("Theorem III.3, optimal σ0", "the optimal standard deviation is "
-              "σ0 = √(E_ss‖W‖²/K) = √V̄", optimal_sigma,
-              (T_KL + "test_optimal_sigma_minimises_bound_on_a_grid",), (), (15,)),
+              "σ0 = √(E_ss‖W‖²/K) = √V̄", optimal_sigma, (), (15,)),
         claim("Theorem III.3, (20)", "E_ss[L̄] ≤ (ασ²/(4b))[log(E_ss‖W‖²/K) + "
-              "log(2πe C_{1,loc})]", theorem_iii_3_20,
-              (T_KL + "test_printed_20_fails_in_the_quadratic_case",
-               T_KL + "test_compare_with_paper_verdicts"), (), (16,)),
+              "log(2πe C_{1,loc})]", theorem_iii_3_20, (), (16,)),
         claim("Theorem III.3, (21)", "with E_ss[W] = 0: E_ss[L] ≤ (ασ²/(4b))[log V̄ + "
-              "log(2πe C_{1,loc})]", theorem_iii_3_21,
-              (T_KL + "test_printed_21_fails_in_the_quadratic_case",), (), (17,)),
+              "log(2πe C_{1,loc})]", theorem_iii_3_21, (), (17,)),
         claim("Remark III.4", "C_{1,loc} should be relatively smaller than V̄", remark_iii_4,
-              (T_KL + "test_remark_III_4_normaliser_is_not_small",), (), (19,)),
+              (), (19,)),
         claim("§III summary", "with σ0 = √V̄ the initial distribution is very close to the "
-              "steady state and the optimized bound is achieved", optimum_tightness,
-              (T_KL + "test_optimized_bound_is_tau_half_times_one_plus_log_am_over_gm",
-               T_KL + "test_kl_zero_only_when_init_is_stationary"), (), (21,)),
+              "steady state and the optimized bound is achieved", optimum_tightness, (), (21,)),
         claim("§IV, (18) restated", "E_ss[L(W)] ≤ K V̄(W), the most relaxed bound for small σ0",
-              section_iv_linear_bound, (T_KL + "test_remark_III_2_limits",), (), (18,)),
+              section_iv_linear_bound, (), (18,)),
         claim("Abstract / §IV, He-normal", "the optimal σ0 always gives lower final training "
               "loss and higher test accuracy than He-normal (MNIST, Fashion-MNIST)",
-              from_experiment(_beats_he, "horii_vs_he"),
-              (T_EXP + "test_paired_is_ttest_rel_and_detects_a_shift",)),
+              from_experiment(experiments, _beats_he, "horii_vs_he")),
         claim("Figure 2", "σ0 ≤ 0.1: the steady-state variance ends above the initial one; "
-              "σ0 ≥ 0.2: below", from_experiment(_variance_moves, "horii_per_sigma")),
+              "σ0 ≥ 0.2: below", from_experiment(experiments, _variance_moves, "horii_per_sigma")),
         claim("Figure 4", "the ratio V̄(W)/σ0² approaches unity at σ0 = 0.15, the point of "
-              "lowest loss", from_experiment(_crossing_is_min_loss, "horii_summary")),
+              "lowest loss", from_experiment(experiments, _crossing_is_min_loss, "horii_summary")),
         claim("Figure 5", "σ0 = 0.15 gives the highest final validation accuracy",
-              from_experiment(_best_accuracy_sigma, "horii_summary")),
+              from_experiment(experiments, _best_accuracy_sigma, "horii_summary")),
         claim("Figure 3", "for σ0² ≤ 1 the trained three-layer network satisfies (18)",
-              from_experiment(_linear_bound_constant, "horii_per_sigma")),
+              from_experiment(experiments, _linear_bound_constant, "horii_per_sigma")),
     ]

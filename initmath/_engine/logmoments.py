@@ -1,7 +1,7 @@
 """The law of log Z' (Z' = Z | Z > 0) for sums of iid scaled chi-square mixtures.
 
 Z = Y_1 + ... + Y_d, Y = C g^2, g ~ N(0, 1), C = c_i with probability w_i (c_i = 0 is
-an atom), as in initmath._laplace.  Write Z = m Z~ with m = E Z = d sum(c w), so that
+an atom), as in :mod:`.laplace`.  Write Z = m Z~ with m = E Z = d sum(c w), so that
 log Z' = log m + log Z~' and Z~ = (1/d) sum Yhat_j with E Yhat = 1.
 
 Frullani form (exact, any d)
@@ -30,18 +30,28 @@ about d (kappa_3) and d^2 (kappa_4) ulps.  For d >= 150 max(2, max c / E C) the 
 whose cumulants are kappa_n(Yhat) eps^(n-1); the truncation (relative (C/d)^(R+1))
 is far below double precision there.  P(Z = 0) = atom^d is ignored by that series,
 so it is only used where atom^d < 1e-30.
+
+The Frullani integrals run on the plan of :mod:`.quadrature` with wider margins (the
+integrands carry powers of x) and the float64 backend of :mod:`.backend`.
 """
 import itertools
 import math
+from types import SimpleNamespace
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import special
+
+from . import quadrature
+from .backend import FLOAT, SCALAR
+from .mixture import atom as mixture_atom
 
 __all__ = ["characteristic_function", "log_cumulants"]
 
 _STEP = 0.2           # trapezoid step in u (x = u - e^(x_left-u) + e^(u-x_right))
 _TAIL = 50.0          # tails cut where the integrand is ~ exp(-_TAIL) of its scale
 _EXTRA = 4.0          # extra u-range on each side (the x^j factors, margins)
+_CUT_SHIFT = 1.0      # the Chernoff cut point moved right by this (the x^j factors)
 _D_SERIES = 150.0     # d >= _D_SERIES * max(chat_max, 2): kappa_(j>=3) from the 1/d series
 _SERIES_EXTRA = 12    # orders of 1/d kept beyond the leading one
 
@@ -82,72 +92,49 @@ def _em1x(y):
     return np.where(small, ser, direct)
 
 
-def _plan(d, chat, atom):
-    """u-range (u_lo, u_hi) and map corners (x_left, x_right) per row (like _laplace)."""
-    pos = chat > 0
-    cmax = chat.max(axis=-1)
-    cmin = np.where(pos, chat, np.inf).min(axis=-1)
-    has_atom = (atom > 0) | (d == 1)
-    rate_right = np.where(has_atom, 0.5, 0.5 * d)
-    # Z~ = (1/d) sum Yhat: scales of L~ sit at t ~ d / chat.
-    x_left = np.minimum(-2.0, np.log(d / cmax) - 2.0)
-    x_right = np.maximum(np.log(d / cmin), 0.0) + 6.0
-    u_hi = x_right + np.log(_TAIL / rate_right) + _EXTRA
-    k = d / cmax
-    s = (1 - np.sqrt(np.minimum(_TAIL / k, 1))) ** 3
-    with np.errstate(divide="ignore"):
-        x_cut = np.log((_TAIL + 5) / s) + 1.0
-    cut = (k > _TAIL) & (x_cut < u_hi)
-    u_hi = np.where(cut, x_cut + _EXTRA, u_hi)
-    x_right = np.where(cut, x_cut + 50, x_right)
-    u_lo = x_left - np.log(_TAIL) - _EXTRA
-    return u_lo, u_hi, x_left, x_right
-
-
 def _nodes(d, chat, atom, step=_STEP):
-    """Padded node arrays x, weights (N, n) (weights 0 on padding)."""
-    u_lo, u_hi, x_left, x_right = _plan(d, chat, atom)
-    j0 = np.floor(u_lo / step)
-    n = (np.ceil(u_hi / step) - j0 + 1).astype(np.int64)
-    nmax = int(n.max())
-    k = np.arange(nmax)
-    u = (j0[:, None] + k) * step
-    inside = k < n[:, None]
+    """Padded node arrays x, weights (N, n) (weights 0 on padding).
+
+    Z~ = (1/d) sum Yhat: the scales of L~ sit at t ~ d / chat, and the integrand
+    f = e^-t - L~'(t) is O(t) at the left end (rate 1) and decays like L~ at the right.
+    """
+    cmax = chat.max(axis=-1)
+    has_atom = (atom > 0) | (d == 1)
+    j0, n, x_left, x_right = quadrature.plan(
+        np.log(d / cmax), np.log(d / np.where(chat > 0, chat, np.inf).min(axis=-1)), d / cmax,
+        1, quadrature.right_rate(0, d, has_atom, FLOAT), _TAIL, step, FLOAT,
+        extra=_EXTRA, cut_shift=_CUT_SHIFT)
+    u = quadrature.points(j0, int(n.max()), step, FLOAT)
+    inside = np.arange(u.shape[-1]) < n[:, None]
     u = np.minimum(u, (j0 + n - 1)[:, None] * step)
-    e_left = np.exp(x_left[:, None] - u)
-    e_right = np.exp(u - x_right[:, None])
-    x = u - e_left + e_right
-    wts = np.where(inside, (1 + e_left + e_right) * step, 0.0)
-    return x, wts
+    x, jac = quadrature.nodes(u, x_left[:, None], x_right[:, None], FLOAT)
+    return x, np.where(inside, jac * step, 0.0)
 
 
-def _integrand(x, d, chat, w, atom):
+def _integrand(x, d, chat, w, atom, xp=FLOAT):
     """f(x) = e^-t - L~'(t), t = e^x; x: (N, n); d, atom: (N, 1); chat, w: (N, K, 1)."""
-    t = np.exp(np.minimum(x, 700.0))
+    t = xp.exp(np.minimum(x, 700.0))
     tau = t / d
     p0 = atom ** d
     small = tau <= 1.0
     # D-form (tau <= 1): L~ = e^-t exp(D), D = d log1p(S).
     ts = np.where(small, tau, 0.0)[:, None, :]
     y = (1 - chat) * ts
-    s = (w * (np.expm1(_rho(chat * ts)) * np.exp(y) + _em1x(y))).sum(axis=1)
-    dd = d * np.log1p(s)
-    e_t = np.exp(-t)
+    s = (w * (xp.expm1(_rho(chat * ts)) * xp.exp(y) + _em1x(y))).sum(axis=1)
+    dd = d * xp.log1p(s)
+    e_t = xp.exp(-t)
     # -e^-t expm1(D); for large D as e^-t - e^(D - t) (no inf * 0)
-    f_small = np.where(dd < 1.0, -e_t * np.expm1(np.minimum(dd, 1.0)), e_t - np.exp(dd - t))
-    f_small = (f_small - p0 * np.expm1(-t)) / (1 - p0)
-    # Direct form (tau > 1), the atom split off as in _laplace.
+    f_small = np.where(dd < 1.0, -e_t * xp.expm1(np.minimum(dd, 1.0)), e_t - xp.exp(dd - t))
+    f_small = (f_small - p0 * xp.expm1(-t)) / (1 - p0)
+    # Direct form (tau > 1), the atom split off.
     tb = np.where(small, 1.0, tau)[:, None, :]
-    base = w / np.sqrt(1 + 2 * chat * tb)
+    base = w / xp.sqrt(1 + 2 * chat * tb)
     total = base.sum(axis=1)
-    log_l = d * np.log(total)
-    l_full = np.exp(log_l)
+    log_l = d * xp.log(total)
+    l_full = xp.exp(log_l)
     alive = (base * (chat > 0)).sum(axis=1)
-    safe_atom = np.where(atom > 0, atom, 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        l_alive = np.where(atom > 0,
-                           l_full * -np.expm1(-d * np.log1p(alive / safe_atom)) / (1 - p0),
-                           l_full)
+        l_alive = quadrature.without_atom(l_full, alive, atom, d, xp) / (1 - p0)
     f_big = e_t - l_alive
     # beyond x = 700 the integrand is below e^(-350) (it decays at least like t^-1/2)
     return np.where(x > 700.0, 0.0, np.where(small, f_small, f_big))
@@ -197,8 +184,7 @@ def _prepare(d, c, w):
     w = np.atleast_2d(np.asarray(w, float))
     mc = (c * w).sum(axis=-1)
     chat = c / mc[:, None]
-    atom = np.where(c == 0, w, 0.0).sum(axis=-1)
-    return d, c, w, mc, chat, atom
+    return d, c, w, mc, chat, mixture_atom(c, w)
 
 
 def _frullani_cumulants(d, chat, w, atom, order):
@@ -306,7 +292,7 @@ def _series_cumulants(d, chat, w, order, extra=_SERIES_EXTRA):
     return (k * fact)[:, 1:]
 
 
-def log_cumulants(d, c, w, order=4):
+def log_cumulants(d: ArrayLike, c: ArrayLike, w: ArrayLike, order: int = 4) -> np.ndarray:
     """Cumulants kappa_1..kappa_order of log Z', Z' = Z | Z > 0, in float64.
 
     d: shape (N,) (any real d >= 1); c, w: (N, K) mixture scales (>= 0) and weights
@@ -369,6 +355,10 @@ def _c_em1x(y):
     return np.where(small, acc * ys * ys, _c_expm1(y) - y)
 
 
+# Complex numbers (Re z >= 0 or near the real axis) for the atom split of _c_integrand.
+_COMPLEX = SimpleNamespace(expm1=_c_expm1, log1p=_c_log1p)
+
+
 def _c_integrand(t, d, chat, w, atom):
     """e^-t - L~'(t) for complex t (Re t >= 0), one row; chat, w: (K, 1)."""
     tau = t / d
@@ -384,11 +374,8 @@ def _c_integrand(t, d, chat, w, atom):
     tb = np.where(small, 1.0, tau)[None]
     base = w / np.sqrt(1 + 2 * chat * tb)
     l_full = np.exp(d * np.log(base.sum(axis=0)))
-    if atom > 0:
-        alive = (base * (chat > 0)).sum(axis=0)
-        l_alive = l_full * -_c_expm1(-d * _c_log1p(alive / atom)) / (1 - p0)
-    else:
-        l_alive = l_full
+    alive = (base * (chat > 0)).sum(axis=0)
+    l_alive = quadrature.without_atom(l_full, alive, atom, d, _COMPLEX) / (1 - p0)
     return np.where(small, f_small, e_t - l_alive)
 
 
@@ -397,7 +384,7 @@ def _phi_quadrature(u, d, chat, w, atom):
     out = np.empty(u.shape, complex)
     cmax = chat.max()
     cmin = chat[chat > 0].min()
-    p = 0.5 if (atom > 0 or d == 1) else 0.5 * d
+    p = quadrature.right_rate(0, d, atom > 0 or d == 1, SCALAR)
     x_lo = min(math.log(d / cmax), 0.0) - 44.0
     edges = [0.0, 0.5] + [2.0 ** k for k in range(0, 40)]
     for lo, hi in itertools.pairwise(edges):
@@ -434,7 +421,7 @@ def _phi_series(u, d, chat, w):
     return np.exp(acc)
 
 
-def characteristic_function(u, d, c, w):
+def characteristic_function(u: ArrayLike, d: float, c: ArrayLike, w: ArrayLike) -> np.ndarray:
     """E[exp(i u log Z')] for one mixture row (d scalar; c, w 1-D) and real u (any shape)."""
     u = np.asarray(u, float)
     d, c, w, mc, chat, atom = _prepare(d, c, w)

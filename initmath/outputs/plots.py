@@ -1,6 +1,6 @@
 r"""The papers' theory figures, drawn from initmath's exact formulas (needs matplotlib).
 
-Every figure is a function ``(out=None, *, monte_carlo=True, seed=0, quick=False)``
+Every figure is a function ``(out=None, *, monte_carlo=None, seed=0, quick=False)``
 returning a :class:`matplotlib.figure.Figure`; ``out`` (a ``.png`` or ``.pdf`` path)
 also writes it.  :data:`PLOTS` maps the names used by ``initmath plot NAME`` to them:
 
@@ -14,33 +14,41 @@ also writes it.  :data:`PLOTS` maps the names used by ``initmath plot NAME`` to 
 ``hessian-vs-glorot`` Skorski's 1/E‖J‖₂ (Gordon, exact, Tracy–Widom, ReLU) and Glorot
 ===================== ==========================================================
 
-Curves are initmath's exact values.  With ``monte_carlo=True`` points simulated by the
-torch layer of :mod:`verification` (fresh Gaussian weights, batched matmul, float64 log
-norm ratios) are overlaid with error bars of ± 2 standard errors; each figure's
-function says how its standard error is computed.  ``quick=True`` uses small budgets
-and coarse grids (for tests).  Every plotted line carries a ``gid`` (e.g.
-``"exact s=0.5"``, ``"mc s=0.5"``), so its data can be read back with
-``line.get_xdata()`` / ``line.get_ydata()``.
+Curves are initmath's exact values.  A figure never simulates: Monte Carlo points are
+data given to it as ``monte_carlo``, a :class:`MonteCarloPoints` computed by the torch
+layer (``verification.figures.figure_points(name, seed=..., quick=...)``: fresh Gaussian
+weights, batched matmul, float64 log norm ratios), and are overlaid with error bars of
+± 2 standard errors; each figure's function says how its points and their standard
+errors are computed.  ``quick=True`` uses coarse grids (for tests).  Every plotted line
+carries a ``gid`` (e.g. ``"exact s=0.5"``, ``"mc s=0.5"``), so its data can be read back
+with ``line.get_xdata()`` / ``line.get_ydata()``.
 
-matplotlib is imported inside the functions and torch only for the simulated points:
-``import initmath`` imports neither.
+matplotlib is imported inside the functions; this module imports neither torch nor the
+``verification`` package (which depends on initmath, never the reverse), and
+``import initmath`` imports neither matplotlib nor this module.
 """
 import math
 import numbers
 import os
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-from scipy.special import logsumexp
 
-from . import _validate
-from .critical_variance import critical_sigma, critical_variance, kaiming_sigma, log_moment_factor
-from .hessian import glorot_sigma, hessian_sigma
-from .ldlt import ldlt_output_variance, ldlt_series_radius
-from .lyapunov import edge_sigma, log_norm_distribution, lyapunov_exponent, stochastic_dominance
+from .. import _docs, _validate
+from ..critical_variance import critical_sigma, critical_variance, kaiming_sigma, log_moment_factor
+from ..hessian import glorot_sigma, hessian_sigma
+from ..ldlt import ldlt_output_variance, ldlt_series_radius
+from ..lyapunov import edge_sigma, log_norm_distribution, lyapunov_exponent, stochastic_dominance
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "ERROR_BAR_SE",
     "PLOTS",
+    "MonteCarloPoints",
+    "Points",
+    "check_options",
     "gh_figure1",
     "gh_figure2",
     "gh_figure3",
@@ -52,16 +60,66 @@ __all__ = [
 FORMATS = ("png", "pdf")
 # Error bars span this many standard errors on each side.
 ERROR_BAR_SE = 2
-# Chunks of the batch-means standard error (as verification.core.CHUNKS).
-_CHUNKS = 32
 _DPI = 110
 # Seeds are hashed into 63-bit generator seeds; any integer in [0, SEED_MAX] is accepted.
 SEED_MAX = 2 ** 63 - 1
 
 
+class Points(NamedTuple):
+    """Simulated estimates ``y`` with standard errors ``se`` at the abscissae ``x`` of
+    one curve (numpy arrays of one length)."""
+    x: np.ndarray
+    y: np.ndarray
+    se: np.ndarray
+
+
+class MonteCarloPoints(NamedTuple):
+    """The simulated data one figure overlays (``verification.figures.figure_points``).
+
+    ``figure`` is its :data:`PLOTS` name and ``seed`` the seed the points were drawn
+    with; ``budget`` holds the sample sizes (e.g. ``layers`` and ``networks``, which
+    gh-figure1 and gh-figure3 state in their titles); ``curves`` maps each simulated
+    curve, keyed by the figure's own parameter (s, d, (d, a), (m, n), a), to its
+    :class:`Points`, or for ``gh-figure2`` (keyed by the index of the σ) to the sorted
+    samples of log‖x_k‖.
+    """
+    figure: str
+    seed: int
+    budget: dict
+    curves: dict
+
+
 # --------------------------------------------------------------------------- helpers
-def _start(out, seed, monte_carlo, quick=False):
-    """Check the options before any work; the simulator, or None without monte_carlo."""
+def check_options(out: str | os.PathLike | None = None, *, seed: int = 0,
+                  quick: bool = False) -> None:
+    """The checks every figure makes before any work (the command line and
+    ``verification.figures`` make them too, before simulating).
+
+    Parameters
+    ----------
+    out : str or path-like, optional
+        Where a figure is to be written.
+    seed : int, default 0
+        The seed of the simulated points.
+    quick : bool, default False
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    ValueError
+        If out is not None or a path ending in .png or .pdf in an existing folder, seed
+        is not an integer in [0, 2**63 - 1], or quick is not a bool.
+
+    Examples
+    --------
+    >>> check_options("figure.jpg")
+    Traceback (most recent call last):
+    ...
+    ValueError: the suffix of out must be one of 'png', 'pdf'; got 'jpg'
+    """
     if out is not None:
         if not isinstance(out, (str, os.PathLike)):
             raise ValueError(f"out must be None, a str or a path, got {type(out).__name__}")
@@ -76,11 +134,31 @@ def _start(out, seed, monte_carlo, quick=False):
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or not (
             0 <= seed <= SEED_MAX):
         raise ValueError(f"seed must be an integer in [0, 2**63 - 1], got {seed!r}")
-    for flag, name in ((monte_carlo, "monte_carlo"), (quick, "quick")):
-        if not (isinstance(flag, (bool, np.bool_)) or (
-                isinstance(flag, numbers.Integral) and flag in (0, 1))):
-            raise ValueError(f"{name} must be True or False, got {flag!r}")
-    return _Simulator(int(seed)) if monte_carlo else None
+    if not _is_flag(quick):
+        raise ValueError(f"quick must be True or False, got {quick!r}")
+
+
+def _is_flag(value):
+    return isinstance(value, (bool, np.bool_)) or (
+        isinstance(value, numbers.Integral) and value in (0, 1))
+
+
+def _start(out, monte_carlo, seed, quick, name):
+    """Check the options before any work; the points to overlay, or None."""
+    check_options(out, seed=seed, quick=quick)
+    call = f"verification.figures.figure_points({name!r}, seed={seed}, quick={bool(quick)})"
+    if monte_carlo is None or (_is_flag(monte_carlo) and not monte_carlo):
+        return None
+    if _is_flag(monte_carlo):
+        raise ValueError(f"monte_carlo=True: a figure does not simulate; pass the points of "
+                         f"{call} (needs torch), or None for the exact curves only")
+    if not (isinstance(monte_carlo, MonteCarloPoints) and monte_carlo.figure == name):
+        raise ValueError(f"monte_carlo must be None, False or the points of {call}, got "
+                         f"{_validate.shown(monte_carlo)}")
+    if monte_carlo.seed != seed:
+        raise ValueError(f"monte_carlo: points drawn with seed {monte_carlo.seed}, but "
+                         f"seed={seed} (pass the seed they were drawn with)")
+    return monte_carlo
 
 
 def _figure(columns, width, height=3.8):
@@ -120,96 +198,40 @@ def _colours():
     return matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
 
 
-class _Simulator:
-    """The torch Monte Carlo layer (imported on first use) with one seed per figure:
-    each batch of networks draws from its own generator seeded by (seed, label)."""
-
-    def __init__(self, seed):
-        try:
-            import torch
-
-            from verification import core, simulate
-        except ImportError as error:
-            raise ImportError("monte_carlo=True simulates the networks with torch and the "
-                              "verification package (pip install 'initmath[figures]'); "
-                              "pass monte_carlo=False to draw the exact curves only"
-                              ) from error
-        self.torch, self.simulate, self.seed = torch, simulate, seed
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self._chunk_seed = core.chunk_seed
-
-    def generator(self, label):
-        generator = self.torch.Generator(device=self.device)
-        return generator.manual_seed(self._chunk_seed(self.seed, f"plots/{label}", 0))
-
-    def log_ratios(self, d, sigma, layers, n, a, label):
-        """log r_j of n networks of `layers` square layers (n x layers numpy array, -inf
-        where a ReLU state died): float64 sums are exact products of the norms."""
-        ratios = self.simulate.norm_ratios([d] * (layers + 1), [sigma] * layers, n,
-                                           self.generator(label), self.device,
-                                           self.simulate.leaky_relu(a))
-        with np.errstate(divide="ignore"):
-            return np.log(ratios.cpu().numpy())
-
-    def means(self, statistic, n, label, *args):
-        """Sample mean and its standard error of an iid statistic from verification."""
-        values = statistic(*args)(self.generator(label), n, self.device)
-        return _mean_se(values.double().cpu().numpy())
-
-
-def _log_mean_exp(values):
-    """log of the sample mean of exp(values) and its standard error by batch means.
-
-    exp(values) is heavy-tailed (a product over layers), so its sample variance is
-    unreliable; the mean of each of 32 chunks is near normal, and the standard error of
-    the overall mean is the spread of the chunk means / sqrt(32), carried to the log by
-    the delta method (relative error of the mean).  Computed in log space: no overflow.
-    """
-    chunks = np.asarray(values).reshape(_CHUNKS, -1)
-    chunk_logs = logsumexp(chunks, axis=1) - math.log(chunks.shape[1])
-    log_mean = logsumexp(chunk_logs) - math.log(_CHUNKS)
-    return log_mean, np.exp(chunk_logs - log_mean).std(ddof=1) / math.sqrt(_CHUNKS)
-
-
-def _mean_se(values):
-    values = np.asarray(values)
-    return values.mean(), values.std(ddof=1) / math.sqrt(values.size)
-
-
 def _budget(quick, full, small):
     return small if quick else full
 
 
-_SIGNATURE = """
-    Parameters
-    ----------
-    out : str or path-like, optional
-        Also write the figure there; the suffix picks the format (``.png`` or ``.pdf``).
-    monte_carlo : bool, default True
-        Overlay simulated points (needs torch and the ``verification`` package).
-    seed : int, default 0
-        Seed of the simulations, an integer in [0, 2**63 - 1]; the same seed gives the
-        same points.
-    quick : bool, default False
-        Small budgets and coarse grids (a few seconds in all).
+_fill = _docs.fill(figure="""\
+Parameters
+----------
+out : str or path-like, optional
+    Also write the figure there; the suffix picks the format (``.png`` or ``.pdf``).
+monte_carlo : MonteCarloPoints, optional
+    The simulated points to overlay, ``verification.figures.figure_points(NAME,
+    seed=seed, quick=quick)`` (needs torch); None or False (default): the exact
+    curves only.
+seed : int, default 0
+    The seed the points were drawn with, an integer in [0, 2**63 - 1] (checked
+    against them, so that a figure shows the run it is asked for).
+quick : bool, default False
+    Coarse grids for the exact curves (a few seconds in all).
 
-    Returns
-    -------
-    matplotlib.figure.Figure
+Returns
+-------
+matplotlib.figure.Figure
 
-    Raises
-    ------
-    ValueError
-        If out is not a path ending in .png or .pdf in an existing folder, seed is not
-        an integer in [0, 2**63 - 1], or monte_carlo or quick is not a bool.
-    ImportError
-        If matplotlib is missing, or monte_carlo=True and torch is missing.
-"""
+Raises
+------
+ValueError
+    If out is not a path ending in .png or .pdf in an existing folder, seed is not
+    an integer in [0, 2**63 - 1], quick is not a bool, or monte_carlo is not None,
+    False or this figure's points of this seed (True: a figure does not simulate).
+ImportError
+    If matplotlib is missing.
 
-
-def _document(function):
-    function.__doc__ = function.__doc__.replace("{signature}", _SIGNATURE)
-    return function
+Examples
+--------""")
 
 
 # --------------------------------------------------------------------------- Figure 1
@@ -226,8 +248,10 @@ def _figure1_growth(alpha, s, d=FIGURE1_D, k=FIGURE1_K):
     return k * (alpha * np.log(critical_sigma(s, d)) + log_moment_factor(alpha, d))
 
 
-@_document
-def gh_figure1(out=None, *, monte_carlo=True, seed=0, quick=False):
+@_fill
+def gh_figure1(out: str | os.PathLike | None = None, *,
+               monte_carlo: MonteCarloPoints | None = None, seed: int = 0,
+               quick: bool = False) -> "Figure":
     r"""Gürbüzbalaban & Hu, Figure 1 (ReLU).
 
     *Left*: :math:`\log(\bar\sigma_0^2(s, d) - 2/d)` against :math:`\log d` for
@@ -243,20 +267,16 @@ def gh_figure1(out=None, *, monte_carlo=True, seed=0, quick=False):
               = k\,[\log I_0(\alpha, d) - \tfrac\alpha s \log I_0(s, d)]
 
     (‖x_0‖ = 1): 0 at α = s and at α = 0, negative between, positive and convex beyond.
-    Simulated points: 16384 networks (1024 with quick) of k_sim = 20 layers (5 with quick)
-    at σ = 1, whose float64 log norm ratios are shifted by k_sim log σ̄₀(s, d) (exact, the
-    layers being positively homogeneous), one sample for all s; the log of the sample mean
-    of ‖x_{k_sim}‖^α is scaled by k/k_sim.  Standard error: batch means over 32 chunks
-    (see ``_log_mean_exp``), scaled alike.
-    {signature}
-    References
-    ----------
-    .. [1] M. Gurbuzbalaban and Y. Hu, AISTATS 2021, Theorem 1, Corollary 4, Figure 1.
+    Simulated points (``verification.figures``): 16384 networks (1024 with quick) of
+    k_sim = 20 layers (5 with quick) at σ = 1, whose float64 log norm ratios are shifted
+    by k_sim log σ̄₀(s, d) (exact, the layers being positively homogeneous), one sample
+    for all s; the log of the sample mean of ‖x_{k_sim}‖^α is scaled here by k/k_sim.
+    Standard error: batch means over 32 chunks, scaled alike.  (M. Gurbuzbalaban and
+    Y. Hu, AISTATS 2021, Theorem 1, Corollary 4, Figure 1.)
 
-    Examples
-    --------
+    %(figure)s
     >>> import math
-    >>> from initmath.plots import gh_figure1
+    >>> from initmath.outputs.plots import gh_figure1
     >>> figure = gh_figure1(monte_carlo=False, quick=True)
     >>> right = figure.axes[1]
     >>> line = next(l for l in right.get_lines() if l.get_gid() == "exact s=1")
@@ -264,7 +284,7 @@ def gh_figure1(out=None, *, monte_carlo=True, seed=0, quick=False):
     >>> bool(abs(growth[alpha == 1]) < 1e-9)            # the moment of order s is preserved
     True
     """
-    simulator = _start(out, seed, monte_carlo, quick)
+    points = _start(out, monte_carlo, seed, quick, "gh-figure1")
     figure, (left, right) = _figure(2, 10)
     colours = _colours()
     d = np.unique(np.round(np.logspace(np.log10(4), 4, _budget(quick, 60, 8))).astype(int))
@@ -287,17 +307,12 @@ def gh_figure1(out=None, *, monte_carlo=True, seed=0, quick=False):
                label=rf"$\sigma = \bar\sigma_0({s:g}, {FIGURE1_D})$")
         right.plot([s], [0], "D", color=colour, ms=5, mfc="none")
     title = f"k = {FIGURE1_K}, d = {FIGURE1_D}: exact (lines)"
-    if simulator is not None:
-        layers, networks = _budget(quick, 20, 5), _budget(quick, 1 << 14, 1 << 10)
-        log_norms = simulator.log_ratios(FIGURE1_D, 1.0, layers, networks, 0.0,
-                                                "figure1").sum(axis=1)
+    if points is not None:
+        layers, networks = points.budget["layers"], points.budget["networks"]
         scale = FIGURE1_K / layers
         for s, colour in zip(FIGURE1_S, colours):
-            shifted = log_norms + layers * math.log(critical_sigma(s, FIGURE1_D))
-            estimates = [_log_mean_exp(a * shifted) for a in FIGURE1_ALPHAS]
-            log_mean, se = np.array(estimates).T
-            _points(right, FIGURE1_ALPHAS, scale * log_mean, scale * se, f"mc s={s:g}",
-                    color=colour)
+            alphas, log_mean, se = points.curves[s]
+            _points(right, alphas, scale * log_mean, scale * se, f"mc s={s:g}", color=colour)
         title += (f";\nsimulated at k = {layers} ({networks} networks), "
                   f"log-moment × {scale:g} (± {ERROR_BAR_SE} s.e.)")
     right.axhline(0, color="grey", lw=0.8)
@@ -322,45 +337,43 @@ def _figure2_sigmas():
             (r"$\sigma^2 = 2/d + 5/(2d^2)$", math.sqrt(2 / d + 5 / (2 * d * d)))]
 
 
-@_document
-def gh_figure2(out=None, *, monte_carlo=True, seed=0, quick=False):
+@_fill
+def gh_figure2(out: str | os.PathLike | None = None, *,
+               monte_carlo: MonteCarloPoints | None = None, seed: int = 0,
+               quick: bool = False) -> "Figure":
     r"""Gürbüzbalaban & Hu, Figure 2: pdf and cdf of :math:`R_k = \log\lVert x_k\rVert`
     (given x_k ≠ 0) for a ReLU network, d = 64, k = 100, ‖x_0‖ = 1, under Kaiming's
     σ² = 2/d and the s ≈ 1 scheme σ² = 2/d + 5/(2d²).
 
     Curves: the exact finite-k law (:func:`initmath.log_norm_distribution`, Gil-Pelaez
     inversion) and, dotted, its normal approximation.  Simulated: histograms and empirical
-    CDFs of 2000 networks per σ (200 with quick) that stay alive.  The larger σ moves the
+    CDFs of the networks that stay alive among 2000 per σ (200 with quick).  The larger σ moves the
     whole law right by k log(σ₂/σ₁) (Remark 6: dominance at every depth).
-    {signature}
-    Examples
-    --------
-    >>> from initmath.plots import gh_figure2
+
+    %(figure)s
+    >>> from initmath.outputs.plots import gh_figure2
     >>> cdf = gh_figure2(monte_carlo=False, quick=True).axes[1]
     >>> kaiming, scheme = (l.get_ydata() for l in cdf.get_lines()
     ...                    if l.get_gid().startswith("exact cdf"))
     >>> bool((kaiming >= scheme - 1e-9).all())                 # first-order dominance
     True
     """
-    simulator = _start(out, seed, monte_carlo, quick)
+    points = _start(out, monte_carlo, seed, quick, "gh-figure2")
     figure, (ax_pdf, ax_cdf) = _figure(2, 10, 4)
     cases = _figure2_sigmas()
     laws = [log_norm_distribution(FIGURE2_K, sigma, FIGURE2_D) for _, sigma in cases]
     spread = 4 * math.sqrt(laws[0].variance)
     r = np.linspace(min(law.mean for law in laws) - spread,
                     max(law.mean for law in laws) + spread, _budget(quick, 400, 80))
-    networks = _budget(quick, 2000, 200)
-    for i, ((label, sigma), law, colour) in enumerate(zip(cases, laws, _colours())):
+    for i, ((label, _), law, colour) in enumerate(zip(cases, laws, _colours())):
         _curve(ax_pdf, r, law.pdf(r), f"exact pdf {i}", color=colour, lw=2,
                label=f"exact law, {label}")
         _curve(ax_pdf, r, law.normal_pdf(r), f"normal pdf {i}", color=colour, lw=1, ls=":")
         _curve(ax_cdf, r, law.cdf(r), f"exact cdf {i}", color=colour, lw=1.2, ls="--",
                label=f"exact, {label}")
-        if simulator is None:
+        if points is None:
             continue
-        log_ratios = simulator.log_ratios(FIGURE2_D, sigma, FIGURE2_K, networks, 0.0,
-                                          f"figure2/{i}")
-        samples = np.sort(log_ratios.sum(axis=1)[np.isfinite(log_ratios).all(axis=1)])
+        samples = points.curves[i]
         ax_pdf.hist(samples, bins=40, density=True, color=colour, alpha=0.3,
                     label=f"simulated ({samples.size} networks)")
         ax_cdf.step(samples, np.arange(1, samples.size + 1) / samples.size, where="post",
@@ -384,8 +397,10 @@ FIGURE3_D = (2, 8, 64, 512)
 FIGURE3_SIMULATED_D = (2, 8, 64)
 
 
-@_document
-def gh_figure3(out=None, *, monte_carlo=True, seed=0, quick=False):
+@_fill
+def gh_figure3(out: str | os.PathLike | None = None, *,
+               monte_carlo: MonteCarloPoints | None = None, seed: int = 0,
+               quick: bool = False) -> "Figure":
     r"""Gürbüzbalaban & Hu, Figure 3: the dependence of :math:`\bar\sigma_0(s, d)` on
     d and s (ReLU).
 
@@ -395,17 +410,16 @@ def gh_figure3(out=None, *, monte_carlo=True, seed=0, quick=False):
     iid one-layer factors r = ‖φ₀(W x)‖/‖x‖ at σ = 1 (8 layers × 4096 networks; 4 × 128
     with quick), :math:`\hat\sigma = (\overline{r^s})^{-1/s}`, standard error
     :math:`\hat\sigma\,\mathrm{sd}(r^s)/(s\,\overline{r^s}\sqrt N)` (delta method).
-    {signature}
-    Examples
-    --------
+
+    %(figure)s
     >>> import numpy as np
-    >>> from initmath.plots import gh_figure3
+    >>> from initmath.outputs.plots import gh_figure3
     >>> left = gh_figure3(monte_carlo=False, quick=True).axes[0]
     >>> sigma = [l.get_ydata() for l in left.get_lines() if l.get_gid().startswith("exact")]
     >>> bool(all((np.diff(y) < 0).all() for y in sigma))       # decreasing in d
     True
     """
-    simulator = _start(out, seed, monte_carlo, quick)
+    points = _start(out, monte_carlo, seed, quick, "gh-figure3")
     figure, (left, right) = _figure(2, 10)
     colours = _colours()
     d = np.unique(np.round(np.logspace(0, 3, _budget(quick, 60, 10))).astype(int))
@@ -418,26 +432,22 @@ def gh_figure3(out=None, *, monte_carlo=True, seed=0, quick=False):
 
     # sigma_0 -> infinity as s -> 0 (the ReLU atom at 0: I(s, d) -> 1 - 2^-d): log axis.
     s = np.geomspace(0.1, 4, _budget(quick, 120, 20))
-    layers, networks = _budget(quick, 8, 4), _budget(quick, 4096, 128)
-    s_points = np.array(FIGURE3_S)
     for width, colour in zip(FIGURE3_D, colours):
-        _curve(right, s, critical_sigma(s, width) / kaiming_sigma(width), f"exact d={width}",
+        kaiming = kaiming_sigma(width)
+        _curve(right, s, critical_sigma(s, width) / kaiming, f"exact d={width}",
                color=colour, label=f"d = {width}")
-        if simulator is None or width not in FIGURE3_SIMULATED_D:
+        if points is None or width not in FIGURE3_SIMULATED_D:
             continue
-        r = np.exp(simulator.log_ratios(width, 1.0, layers, networks, 0.0,
-                                        f"figure3/{width}").ravel())
-        means, ses = np.array([_mean_se(r ** order) for order in s_points]).T
-        sigma_hat = means ** (-1 / s_points)
-        _points(right, s_points, sigma_hat / kaiming_sigma(width),
-                sigma_hat * ses / (s_points * means) / kaiming_sigma(width), f"mc d={width}",
+        s_points, sigma_hat, se = points.curves[width]
+        _points(right, s_points, sigma_hat / kaiming, se / kaiming, f"mc d={width}",
                 color=colour)
+    title = "ratio to Kaiming: exact (lines)"
+    if points is not None:
+        factors = points.budget["layers"] * points.budget["networks"]
+        title += f"; simulated d ≤ 64\n({factors} layer factors, ± {ERROR_BAR_SE} s.e.)"
     right.axhline(1, color="grey", lw=0.8)
     right.set(xscale="log", yscale="log", xlabel="moment order s",
-              ylabel=r"$\bar\sigma_0(s, d)\,/\,\sqrt{2/d}$",
-              title="ratio to Kaiming: exact (lines)" + (
-                  f"; simulated d ≤ 64\n({layers * networks} layer factors, "
-                  f"± {ERROR_BAR_SE} s.e.)" if monte_carlo else ""))
+              ylabel=r"$\bar\sigma_0(s, d)\,/\,\sqrt{2/d}$", title=title)
     _log_ticks(right.xaxis, [0.1, 0.25, 0.5, 1, 2, 4])
     right.title.set_fontsize(9)
     right.legend(fontsize=8)
@@ -452,8 +462,10 @@ LYAPUNOV_EDGE_A = (0.0, 0.01, 0.5, 1.0)
 LYAPUNOV_POINTS = (0.6, 0.9, 1.3, 1.9)
 
 
-@_document
-def lyapunov_figure(out=None, *, monte_carlo=True, seed=0, quick=False):
+@_fill
+def lyapunov_figure(out: str | os.PathLike | None = None, *,
+                    monte_carlo: MonteCarloPoints | None = None, seed: int = 0,
+                    quick: bool = False) -> "Figure":
     r"""The Lyapunov exponent μ_a(σ) = log σ + ½ E log Z' (Theorems 5, 11) and its zero.
 
     *Left*: μ_a(σ) against σ/σ_K, σ_K = √(2/((1+a²)d)) (Kaiming), for d = 2, 8, 64 and
@@ -466,22 +478,20 @@ def lyapunov_figure(out=None, *, monte_carlo=True, seed=0, quick=False):
     *Right*: edge_sigma(d, a)/σ_K against d (exact) for a = 0, 0.01, 0.5, 1: the edge
     tends to Kaiming's σ as d grows; at small d a leaky ReLU with tiny a sits far above
     ReLU, which is conditioned on x_k ≠ 0.
-    {signature}
-    Examples
-    --------
+
+    %(figure)s
     >>> import numpy as np
-    >>> from initmath.plots import lyapunov_figure
+    >>> from initmath.outputs.plots import lyapunov_figure
     >>> left = lyapunov_figure(monte_carlo=False, quick=True).axes[0]
     >>> exact = [l for l in left.get_lines() if (l.get_gid() or "").startswith("exact")]
     >>> all(np.allclose(np.diff(l.get_ydata()) / np.diff(np.log(l.get_xdata())), 1)
     ...     for l in exact)                                     # slope 1 in log sigma
     True
     """
-    simulator = _start(out, seed, monte_carlo, quick)
+    points = _start(out, monte_carlo, seed, quick, "lyapunov")
     figure, (left, right) = _figure(2, 10.5, 4)
     colours = _colours()
     ratio = np.geomspace(0.5, 2.2, _budget(quick, 100, 12))
-    layers, networks = _budget(quick, 8, 4), _budget(quick, 2000, 128)
     for d, colour in zip(LYAPUNOV_D, colours):
         for a, style in zip(LYAPUNOV_A, ("-", "--")):
             kaiming = float(kaiming_sigma(d, a))
@@ -490,15 +500,9 @@ def lyapunov_figure(out=None, *, monte_carlo=True, seed=0, quick=False):
                    color=colour, ls=style, label=f"d = {d}, a = {a:g}")
             left.plot(edge_sigma(d, a) / kaiming, 0, "x", color=colour, ms=8, mew=2,
                       gid=f"edge {tag}")
-            if simulator is None:
+            if points is None:
                 continue
-            estimates = []
-            for point in LYAPUNOV_POINTS:
-                log_r = simulator.log_ratios(d, point * kaiming, layers, networks, a,
-                                             f"lyapunov/{tag}/{point}")
-                estimates.append(_mean_se(log_r[np.isfinite(log_r)]))
-            mean, se = np.array(estimates).T
-            _points(left, LYAPUNOV_POINTS, mean, se, f"mc {tag}", color=colour,
+            _points(left, *points.curves[d, a], f"mc {tag}", color=colour,
                     mfc="white" if a else colour)
     left.axhline(0, color="grey", lw=0.8)
     left.axvline(1, color="grey", lw=0.8, ls=":")
@@ -506,7 +510,7 @@ def lyapunov_figure(out=None, *, monte_carlo=True, seed=0, quick=False):
                                   r"$\sigma_{Kaiming} = \sqrt{2/((1+a^2)d)}$",
              ylabel=r"$\mu_a(\sigma)$ (per layer)",
              title="exact (lines), ✕ = edge_sigma" + (
-                 f", simulated mean log r (± {ERROR_BAR_SE} s.e.)" if monte_carlo else ""))
+                 f", simulated mean log r (± {ERROR_BAR_SE} s.e.)" if points is not None else ""))
     _log_ticks(left.xaxis, [0.5, 0.7, 1, 1.4, 2])
     left.title.set_fontsize(9)
     left.legend(fontsize=7, ncol=2, loc="upper left")
@@ -529,8 +533,10 @@ LDLT_SHAPES = ((8, 8), (32, 32), (16, 4), (4, 16))
 LDLT_POINTS = tuple(np.logspace(-2, 0.3, 7))
 
 
-@_document
-def ldlt_variance_figure(out=None, *, monte_carlo=True, seed=0, quick=False):
+@_fill
+def ldlt_variance_figure(out: str | os.PathLike | None = None, *,
+                         monte_carlo: MonteCarloPoints | None = None, seed: int = 0,
+                         quick: bool = False) -> "Figure":
     r"""Output variance of the LDLT / Cholesky Lipschitz layer (Juston et al.) against
     σ√n, α = γ = 1, for shapes 8×8, 32×32, 16×4, 4×16.
 
@@ -539,21 +545,17 @@ def ldlt_variance_figure(out=None, *, monte_carlo=True, seed=0, quick=False):
     Simulated: the mean over units of y_i² through a torch layer W₀R⁻¹x with R from
     ``torch.linalg.cholesky`` (4000 layers per point, 128 with quick), standard error
     sd/√N over the iid layers.
-    {signature}
-    Examples
-    --------
-    >>> from initmath.plots import ldlt_variance_figure
+
+    %(figure)s
+    >>> from initmath.outputs.plots import ldlt_variance_figure
     >>> ax = ldlt_variance_figure(monte_carlo=False, quick=True).axes[0]
     >>> line = next(l for l in ax.get_lines() if l.get_gid() == "exact 8x8")
     >>> bool((line.get_ydata() < 1).all())            # Var y_i < gamma^2 min(m, n) / m
     True
     """
-    simulator = _start(out, seed, monte_carlo, quick)
+    points = _start(out, monte_carlo, seed, quick, "ldlt-variance")
     figure, (ax,) = _figure(1, 7.5, 4.8)
     sigma = np.logspace(-2.5, 0.5, _budget(quick, 120, 20))
-    if simulator is not None:
-        from verification.wishart import ldlt_layer_simulator
-    layers = _budget(quick, 4000, 128)
     for (m, n), colour in zip(LDLT_SHAPES, _colours()):
         root_n = math.sqrt(n)
         _curve(ax, sigma * root_n, ldlt_output_variance(m, n, sigma), f"exact {m}x{n}",
@@ -564,16 +566,15 @@ def ldlt_variance_figure(out=None, *, monte_carlo=True, seed=0, quick=False):
         _curve(ax, sigma[inside] * root_n,
                ldlt_output_variance(m, n, sigma[inside], method="series"),
                f"series {m}x{n}", color=colour, ls="--", lw=1)
-        if simulator is None:
+        if points is None:
             continue
-        mean, se = np.array([simulator.means(ldlt_layer_simulator, layers, f"ldlt/{m}x{n}/{s}",
-                                             m, n, s, 1.0, 1.0)
-                             for s in LDLT_POINTS]).T
-        _points(ax, np.array(LDLT_POINTS) * root_n, mean, se, f"mc {m}x{n}", color=colour)
+        sigma_points, mean, se = points.curves[m, n]
+        _points(ax, sigma_points * root_n, mean, se, f"mc {m}x{n}", color=colour)
     ax.set(xscale="log", xlabel=r"$\sigma\sqrt{n}$",
            ylabel=r"Var$[y_i]$  ($\alpha = \gamma = 1$)")
     ax.set_title("LDLT layer: exact (solid), 3-term series (dashed), MP limit (dotted)"
-                 + (f", MC (dots, ± {ERROR_BAR_SE} s.e.)" if monte_carlo else ""), fontsize=9)
+                 + (f", MC (dots, ± {ERROR_BAR_SE} s.e.)" if points is not None else ""),
+                 fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return _finish(figure, out)
@@ -601,8 +602,10 @@ def _hessian_curves(d_out, relu_d_out):
             ("glorot", "Glorot", d_out, glorot_sigma(d_in, d_out), dict(ls="-.", color="k"))]
 
 
-@_document
-def hessian_vs_glorot_figure(out=None, *, monte_carlo=True, seed=0, quick=False):
+@_fill
+def hessian_vs_glorot_figure(out: str | os.PathLike | None = None, *,
+                             monte_carlo: MonteCarloPoints | None = None, seed: int = 0,
+                             quick: bool = False) -> "Figure":
     r"""Skorski's Hessian-norm scale σ = 1/E‖J‖₂ against Glorot's √(2/(d_in+d_out)),
     over d_out at d_in = 64.
 
@@ -613,18 +616,17 @@ def hessian_vs_glorot_figure(out=None, *, monte_carlo=True, seed=0, quick=False)
     Simulated (right): 1/(mean of ‖J‖₂) over 1024 matrices per point (64 with quick),
     J = W or the ReLU Jacobian at a random input, standard error
     sd(‖J‖)/(√N mean²) (delta method; ‖J‖₂ is sub-Gaussian).
-    {signature}
-    Examples
-    --------
+
+    %(figure)s
     >>> import numpy as np
-    >>> from initmath.plots import hessian_vs_glorot_figure
+    >>> from initmath.outputs.plots import hessian_vs_glorot_figure
     >>> right = hessian_vs_glorot_figure(monte_carlo=False, quick=True).axes[1]
     >>> gordon = next(l for l in right.get_lines() if l.get_gid() == "ratio gordon")
     >>> y = gordon.get_ydata()
     >>> bool(((0.5 <= y) & (y < 2 ** -0.5)).all())
     True
     """
-    simulator = _start(out, seed, monte_carlo, quick)
+    points = _start(out, monte_carlo, seed, quick, "hessian-vs-glorot")
     figure, (left, right) = _figure(2, 10.5, 4)
     d_out = np.unique(np.round(np.logspace(0, 10, _budget(quick, 21, 5), base=2)).astype(int))
     relu_d_out = d_out[d_out <= _budget(quick, HESSIAN_RELU_MAX_D_OUT, 16)]
@@ -638,22 +640,17 @@ def hessian_vs_glorot_figure(out=None, *, monte_carlo=True, seed=0, quick=False)
         right.axhline(bound, color="grey", lw=0.8)
         right.text(0.99, bound, text, transform=right.get_yaxis_transform(), ha="right",
                    va="bottom", fontsize=8, color="grey")
-    if simulator is not None:
-        from verification.hessian import spectral_norm_simulator
-        matrices = _budget(quick, 1024, 64)
+    if points is not None:
         for a, colour in ((None, colours[1]), (0.0, colours[3])):
-            points = [p for p in HESSIAN_POINTS if not quick or p <= 16]
-            mean, se = np.array([simulator.means(spectral_norm_simulator, matrices,
-                                                 f"hessian/{a}/{p}",
-                                                 HESSIAN_D_IN, p, a) for p in points]).T
-            glorot = glorot_sigma(HESSIAN_D_IN, points)
-            _points(right, points, 1 / mean / glorot, se / mean ** 2 / glorot,
+            x, sigma, se = points.curves[a]
+            glorot = glorot_sigma(HESSIAN_D_IN, x)
+            _points(right, x, sigma / glorot, se / glorot,
                     f"mc {'linear' if a is None else 'relu'}", color=colour)
     left.set(xscale="log", yscale="log", xlabel=r"$d_{out}$",
              ylabel=r"$\sigma$", title=rf"$d_{{in}} = {HESSIAN_D_IN}$: exact curves")
     right.set(xscale="log", xlabel=r"$d_{out}$", ylabel=r"$\sigma\,/\,\sigma_{Glorot}$",
               title="ratio to Glorot" + (f"; simulated 1/E‖J‖ (± {ERROR_BAR_SE} s.e.)"
-                                         if monte_carlo else ""))
+                                         if points is not None else ""))
     _log_ticks(left.yaxis, [0.03, 0.05, 0.1, 0.2])
     left.legend(fontsize=8)
     for ax in (left, right):

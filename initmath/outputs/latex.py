@@ -10,7 +10,7 @@ become ``S`` columns and the numbers are left to siunitx to typeset.
 
 Examples
 --------
->>> from initmath.latex import Column, Table, to_latex, to_markdown
+>>> from initmath.outputs.latex import Column, Table, to_latex, to_markdown
 >>> table = Table("He check", [Column("d", "d"), Column("sigma", r"\bar\sigma")],
 ...               [(64, 0.1767766952966369), (1024, 0.04419417382415922)])
 >>> print(to_markdown(table, digits=4))
@@ -42,7 +42,7 @@ from typing import NamedTuple
 
 import mpmath
 
-from . import _validate
+from .. import _docs, _validate
 
 __all__ = [
     "FORMATS",
@@ -64,6 +64,19 @@ FORMATS = ("latex", "markdown", "csv", "json")
 # sympy's and the KL derivation's entries), amssymb (symbols of the KL derivation) and
 # siunitx (only for siunitx=True: S columns).
 LATEX_PACKAGES = ("booktabs", "amsmath", "amssymb", "siunitx")
+
+# The parameters every renderer shares (``%(table_digits)s`` in a docstring).
+_TABLE_DIGITS = """\
+table : Table
+digits : int
+    Significant digits of numeric entries, in [1, 10000] (17 or more: a float's
+    shortest round-trip form; mpmath numbers keep as many digits as asked for)."""
+_FRAGMENTS = {
+    "table_digits": _TABLE_DIGITS,
+    # the whole signature of a renderer that takes only these two
+    "renderer": f"Parameters\n----------\n{_TABLE_DIGITS}\n\nReturns\n-------\nstr",
+}
+_fill = _docs.fill(**_FRAGMENTS)
 
 
 class Column(NamedTuple):
@@ -129,8 +142,9 @@ def _check(digits, table=None):
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise ValueError("table must be an initmath.latex.Table(title, [Column, ...], rows) "
-                         f"with one entry per column in every row, got {type(table).__name__}")
+        raise ValueError("table must be an initmath.outputs.latex.Table(title, [Column, ...], "
+                         "rows) with one entry per column in every row, got "
+                         f"{type(table).__name__}")
 
 
 def _text_or_none(value, name):
@@ -138,23 +152,15 @@ def _text_or_none(value, name):
         raise ValueError(f"{name} must be a string or None, got {type(value).__name__}")
 
 
-def to_markdown(table, *, digits=6):
+@_fill
+def to_markdown(table: Table, *, digits: int = 6) -> str:
     """GitHub Markdown table (header of plain column names).
 
-    Parameters
-    ----------
-    table : Table
-    digits : int
-        Significant digits of numeric entries, in [1, 10000] (17 or more: a float's
-        shortest round-trip form; mpmath numbers keep as many digits as asked for).
-
-    Returns
-    -------
-    str
+    %(renderer)s
 
     Examples
     --------
-    >>> from initmath.latex import Column, Table, to_markdown
+    >>> from initmath.outputs.latex import Column, Table, to_markdown
     >>> print(to_markdown(Table("t", [Column("k", "k"), Column("x", "x")], [(1, 1 / 3)]),
     ...                   digits=3))
     | k | x |
@@ -169,23 +175,15 @@ def to_markdown(table, *, digits=6):
     return "\n".join(lines)
 
 
-def to_csv(table, *, digits=6):
+@_fill
+def to_csv(table: Table, *, digits: int = 6) -> str:
     """CSV with a header row of plain column names.
 
-    Parameters
-    ----------
-    table : Table
-    digits : int
-        Significant digits of numeric entries, in [1, 10000] (17 or more: a float's
-        shortest round-trip form; mpmath numbers keep as many digits as asked for).
-
-    Returns
-    -------
-    str
+    %(renderer)s
 
     Examples
     --------
-    >>> from initmath.latex import Column, Table, to_csv
+    >>> from initmath.outputs.latex import Column, Table, to_csv
     >>> print(to_csv(Table("t", [Column("k", "k"), Column("x", "x")], [(1, 2.5)])))
     k,x
     1,2.5
@@ -198,20 +196,13 @@ def to_csv(table, *, digits=6):
     return out.getvalue().rstrip("\n")
 
 
-def to_json(table, *, digits=6):
+@_fill
+def to_json(table: Table, *, digits: int = 6) -> str:
     """JSON: {"title", "columns", "rows": [{name: value}]}; numbers are JSON numbers
     (rounded to `digits` significant digits; high-precision ones as strings), sympy
     expressions as strings.
 
-    Parameters
-    ----------
-    table : Table
-    digits : int
-        Significant digits of numeric entries, in [1, 10000].
-
-    Returns
-    -------
-    str
+    %(renderer)s
 
     Raises
     ------
@@ -221,7 +212,7 @@ def to_json(table, *, digits=6):
     Examples
     --------
     >>> import json
-    >>> from initmath.latex import Column, Table, to_json
+    >>> from initmath.outputs.latex import Column, Table, to_json
     >>> json.loads(to_json(Table("t", [Column("k", "k")], [(3,)])))["rows"]
     [{'k': 3}]
     """
@@ -247,7 +238,7 @@ _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": 
             "^": r"\textasciicircum{}", "|": r"\textbar{}"}
 
 
-def escape(text):
+def escape(text: object) -> str:
     r"""Plain text made safe for LaTeX (``&`` -> ``\&``, ``_`` -> ``\_``, ...).
 
     Parameters
@@ -281,7 +272,9 @@ def _latex_entry(value, digits, siunitx):
     return escape(value)
 
 
-def to_latex(table, *, digits=6, caption=None, label=None, siunitx=False):
+@_fill
+def to_latex(table: Table, *, digits: int = 6, caption: str | None = None,
+             label: str | None = None, siunitx: bool = False) -> str:
     r"""A booktabs ``table`` environment: math-mode headers, ``\toprule``/``\midrule``/
     ``\bottomrule``, numbers to `digits` significant digits (``a \times 10^{b}`` for
     exponents, or raw for siunitx ``S`` columns), sympy entries through
@@ -289,9 +282,7 @@ def to_latex(table, *, digits=6, caption=None, label=None, siunitx=False):
 
     Parameters
     ----------
-    table : Table
-    digits : int
-        Significant digits of numeric entries, in [1, 10000].
+    %(table_digits)s
     caption : str, optional
         LaTeX, used as given; defaults to ``table.title`` (plain text, escaped); pass
         ``""`` for none.
@@ -309,7 +300,7 @@ def to_latex(table, *, digits=6, caption=None, label=None, siunitx=False):
 
     Examples
     --------
-    >>> from initmath.latex import Column, Table, to_latex
+    >>> from initmath.outputs.latex import Column, Table, to_latex
     >>> text = to_latex(Table("t", [Column("x", r"\bar x")], [(2.5e-9,)]), digits=2,
     ...                 caption="", siunitx=True)
     >>> text.splitlines()[2:6]
@@ -334,7 +325,8 @@ def to_latex(table, *, digits=6, caption=None, label=None, siunitx=False):
     return "\n".join(lines + [r"\end{table}"])
 
 
-def render(table, fmt, *, digits=6, caption=None, label=None, siunitx=False):
+def render(table: Table, fmt: str, *, digits: int = 6, caption: str | None = None,
+           label: str | None = None, siunitx: bool = False) -> str:
     """The table in one of :data:`FORMATS` (caption, label and siunitx apply to LaTeX).
 
     Parameters
@@ -356,7 +348,7 @@ def render(table, fmt, *, digits=6, caption=None, label=None, siunitx=False):
 
     Examples
     --------
-    >>> from initmath.latex import Column, Table, render
+    >>> from initmath.outputs.latex import Column, Table, render
     >>> print(render(Table("t", [Column("k", "k")], [(3,)]), "csv"))
     k
     3

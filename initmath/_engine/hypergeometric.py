@@ -51,11 +51,12 @@ bound on the total, ``eps = 2^-(prec+8)``.  For ``keep_prob = 1`` this is a
 band of ``O(sqrt(d * dps))`` terms.
 """
 
-from __future__ import annotations
-
 import math
+from typing import Any
 
 import mpmath
+
+from .evaluate import guard_bits
 
 __all__ = ["log_moment_factor_mp", "work_estimate"]
 
@@ -226,11 +227,11 @@ def _logsumexp(terms):
 def _guard_bits(d, h):
     x = float(d) + abs(float(h)) + 2.0
     # loggamma(d+1), loggamma(d/2+h) are ~ x log x in size: that many leading bits
-    # are spent before the differences that matter; plus summation/rounding slack.
-    return 30 + int(math.ceil(math.log2(x * (math.log(x) + 1.0))))
+    # are spent before the differences that matter.
+    return guard_bits(x * (math.log(x) + 1.0))
 
 
-def log_moment_factor_mp(h, d, a, keep_prob=1):
+def log_moment_factor_mp(h: Any, d: int, a: Any, keep_prob: Any = 1) -> mpmath.mpf:
     """``log E[Z^h]`` as an ``mpmath.mpf``, correct to the current working precision.
 
     Parameters
@@ -316,7 +317,7 @@ def _log_moment_dropout(ev, d, q, log_rel_eps):
 _SECONDS_PER_TERM = 8.5e-5
 
 
-def work_estimate(h, d, a, keep_prob, prec):
+def work_estimate(h: Any, d: int, a: Any, keep_prob: Any, prec: int) -> float:
     """Rough seconds log_moment_factor_mp(h, d, a, keep_prob) takes at ``prec`` bits.
 
     The summands are counted from the same Chernoff bands the sum uses: O(sqrt(d prec))

@@ -1,22 +1,23 @@
-"""Claims of the LDLT Lipschitz-layer abstract (Juston et al. 2026); see :mod:`initmath.claims`.
+"""Claims of the LDLT Lipschitz-layer abstract (Juston et al. 2026); see :mod:`initmath.papers`.
 """
 import functools
 import math
+import pathlib
 
 from scipy import optimize
 
-from . import ldlt
-from .claims import ISSUE_9, Claim, not_checkable, verdict
+from .. import ldlt
+from .ledger import NO_EXPERIMENT, Claim, not_checkable, verdict
 
 PAPER = "juston-2026"
-T_LDLT = "tests/test_ldlt.py::"
-T_W = "tests/test_wishart.py::"
+TITLE = ("Juston et al. (2026), *LDLT L-Lipschitz network weight parameterization "
+         "initialization* (abstract)")
 _SQUARE = (1, 8, 64, 1024)
 
 
 def _series(m, n, sigma2, terms):
     """(1/m) Σ_{k ≤ terms} (−1)^(k−1) σ^(2k) E tr S^k (α = 1), exact Wishart moments."""
-    from .wishart import wishart_trace_moment
+    from ..wishart import wishart_trace_moment
     return sum((-1) ** (k - 1) * float(wishart_trace_moment(k, m, n)) * sigma2 ** k
                for k in range(1, terms + 1)) / m
 
@@ -68,7 +69,8 @@ def abstract_09():
                         "shape that gives 0.41")
 
 
-def claims():
+def claims(experiments: pathlib.Path) -> list[Claim]:
+    """The abstract's claims, in order (no training table is read from ``experiments``)."""
     claim = functools.partial(Claim, PAPER)
     ldlt_checks = ("LDLT Var[y_i] (exact) m=8 n=8 sigma^2/radius=0.5",
                    "LDLT Var[y_i] (exact) m=32 n=32 sigma^2/radius=1")
@@ -78,31 +80,26 @@ def claims():
               "(αI + S)^−1)", not_checkable(
                   "the abstract prints no formula; initmath's own exact formula (docs/ldlt.md) "
                   "is checked against Monte Carlo through a torch Cholesky layer"),
-              (T_LDLT + "test_monte_carlo_torch_cholesky_layer",
-               T_LDLT + "test_closed_form_rank_one"),
               ldlt_checks),
         claim("Abstract: E tr S^k up to k = 10", "an Isserlis/Wick expansion gives E tr(S^k), "
               "with explicit truncated moments up to k = 10", not_checkable(
                   "the moments are not printed in the abstract; initmath gives E tr S^k exactly "
                   "for any k (zonal polynomials, checked against a Wick enumerator)"),
-              (T_W + "test_wick_enumerator_agrees", T_W + "test_monte_carlo"),
               ("E tr S^5 m=5 n=8",)),
         claim("Abstract: series accuracy", "the moments yield accurate series approximations "
               "for small-to-moderate σ²", series_accuracy,
-              (T_LDLT + "test_exact_vs_series_inside_radius",),
               ("LDLT Var[y_i] (3-term series) m=8 n=8 sigma^2/radius=2",), (10,)),
         claim("Abstract: 0.41", "with He/Kaiming scaling 1/√n the output variance is 0.41",
-              abstract_041, (T_LDLT + "test_abstract_numbers_hold_for_different_shapes",),
+              abstract_041,
               ("LDLT Var[y_i] (abstract's 0.41, square) m=32 n=32 sigma^2/radius=4",), (10,)),
         claim("Abstract: 0.9", "with 10/√n and α = 1 the output variance is 0.9", abstract_09,
-              (T_LDLT + "test_abstract_numbers_hold_for_different_shapes",),
               ("LDLT Var[y_i] (sigma = 10/sqrt(n), square) m=32 n=32 sigma^2/radius=4e+02",),
               (10,)),
         claim("Abstract: Monte Carlo", "Monte Carlo experiments confirm the theoretical "
               "estimates", not_checkable(
                   "the abstract's estimates are not printed; initmath's exact variance passes "
-                  "its Monte Carlo checks"), (T_LDLT + "test_monte_carlo_eigen",), ldlt_checks),
+                  "its Monte Carlo checks"), ldlt_checks),
         claim("Abstract: Higgs sweep", "He initialization still performs better than the "
               "variance-preserving scale; smaller scales give better test AUC; AdamW beats SGD",
-              not_checkable(ISSUE_9)),
+              not_checkable(NO_EXPERIMENT)),
     ]

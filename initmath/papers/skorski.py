@@ -1,4 +1,4 @@
-"""Claims of Skorski (2020), Hessian-norm initialization; see :mod:`initmath.claims`.
+"""Claims of Skorski (2020), Hessian-norm initialization; see :mod:`initmath.papers`.
 
 Theorems 1 and 2 are about the loss Hessian of a whole network; they are checked here on
 small dense networks in numpy: the second directional derivative of the loss by central
@@ -8,16 +8,16 @@ derivative of the output (H_z = I for the loss ½‖out − t‖²).
 import functools
 import itertools
 import math
+import pathlib
 
 import numpy as np
 from scipy import special
 
-from . import hessian
-from .claims import RTOL, Claim, Evidence, from_experiment, not_checkable, relative_error, verdict
+from .. import hessian
+from .ledger import RTOL, Claim, Evidence, from_experiment, not_checkable, relative_error, verdict
 
 PAPER = "skorski-2020"
-T_H = "tests/test_hessian.py::"
-T_TT = "tests/test_torch_tools.py::"
+TITLE = "Skorski (2020), *Revisiting initialization of neural networks*"
 _WIDTHS = (6, 8, 8, 4)
 _ACTIVATIONS = {"relu": (lambda z: np.maximum(z, 0), lambda z: (z > 0).astype(float)),
                 "tanh": (np.tanh, lambda z: 1 / np.cosh(z) ** 2),
@@ -175,49 +175,44 @@ def _step_is_inverse_sharpness(summary):
                    failure="corrected", note="digits, 104 SGD steps; docs/experiments.md")
 
 
-def claims():
+def claims(experiments: pathlib.Path) -> list[Claim]:
+    """The paper's claims, in paper order; training tables are read from ``experiments``."""
     claim = functools.partial(Claim, PAPER)
     return [
         claim("§1, step size", "the maximal step size which guarantees a decrease is "
-              "γ* = ‖H‖⁻¹", from_experiment(_step_is_inverse_sharpness, "skorski_summary"),
-              ("tests/test_experiments.py::test_paired_is_ttest_rel_and_detects_a_shift",)),
+              "γ* = ‖H‖⁻¹",
+              from_experiment(experiments, _step_is_inverse_sharpness, "skorski_summary")),
         claim("Corollary 1 (training)", "initializing so that ‖J^(k)‖ ≈ 1 (bounded Hessian) "
               "lets one train with a constant step: a larger stable step than Glorot / Kaiming",
-              from_experiment(_larger_stable_step, "skorski_paired"),
-              ("tests/test_experiments.py::test_paired_is_ttest_rel_and_detects_a_shift",)),
+              from_experiment(experiments, _larger_stable_step, "skorski_paired")),
         claim("Theorem 1 and Remark 1", "H_{w^(k)}[g, g] ≈ v^T H_z v, v = B^(k) A^(k) g F^(k), "
               "with exact equality for activations with f'' = 0 such as ReLU",
-              theorem_1_remark_1, (T_TT + "test_factorized_form_exact_for_piecewise_linear",),
+              theorem_1_remark_1,
               ("Theorem 1 factorized form exact: relu sigma sqrt(d)=1",
                "Theorem 1 factorized form exact: leaky_relu sigma sqrt(d)=1"), (14,)),
         claim("Remark 2", "regardless of the activation the error term is of smaller order for "
               "small biases and weights (at initialization)", remark_2,
-              (T_TT + "test_factorized_form_tanh_only_approximate",
-               T_TT + "test_factorized_form_tanh_first_layer_gap_grows_as_weights_shrink"),
               ("Theorem 1 tanh error order s^-1 (n=3, layer k=0)",
                "Theorem 1 tanh error order s^1 (Remark 2: smaller order) (n=3, layer k=0)",
                "Theorem 1 factorized form as if exact: tanh sigma sqrt(d)=2"), (14,)),
         claim("Theorem 2", "‖H_{w^(k)}‖ ≲ Π_{i≠k} ‖J^(i)‖ · ‖A^(k)‖", theorem_2,
-              (T_TT + "test_hessian_scales_quadratically_in_other_layers_jacobians",),
               ("Theorem 2 degree of ||H_k|| in another layer's weight = 2: relu",
                "Theorem 2 degree of ||H_k|| in another layer's weight = 1 (printed bound (6)): "
                "relu"), (13,)),
         claim("Corollary 1", "initialize w^(k) so that ‖J^(k)‖ ≈ 1", not_checkable(
             "a prescription, not a statement; it is unaffected by the correction of Theorem 2 "
-            "(norms equal to 1 are their own squares)"), (T_TT + "test_hessian_calibrate",),
-              ("Corollary 1 layer Jacobian norm 1 at fresh inputs, hessian_calibrate_: relu",
-               "Corollary 1 layer Jacobian norm 1 at fresh inputs, PyTorch default init: relu")),
+            "(norms equal to 1 are their own squares)"),
+            ("Corollary 1 layer Jacobian norm 1 at fresh inputs, hessian_calibrate_: relu",
+             "Corollary 1 layer Jacobian norm 1 at fresh inputs, PyTorch default init: relu")),
         claim("Corollary 2, (7)–(8)", "E‖J^(k)‖ ≈ (√d_{k+1} + √d_k)σ, so σ = 1/(√d_{k+1} + √d_k) "
               "makes the norm close to 1", corollary_2,
-              (T_H + "test_gordon_inequality", T_H + "test_exact_against_monte_carlo",
-               T_H + "test_gordon_is_paper_eq8_and_glorot"),
               ("E||J||_2 exact d_in=8 d_out=8", "E||J||_2 exact d_in=64 d_out=64",
                "E||J||_2 Gordon's bound as the mean d_in=8 d_out=8"), (12,)),
         claim("§3.4 (proof of Corollary 2)", "the largest singular value of a random m × n "
               "matrix with unit-variance entries is 1/(√m + √n) on average", section_3_4,
-              (T_H + "test_exact_closed_forms",), ("E||J||_2 exact d_in=20 d_out=6",), (12, 14)),
+              ("E||J||_2 exact d_in=20 d_out=6",), (12, 14)),
         claim("Remark 3", "the scheme is between 1 and 1/√2 factor away from Glorot's; both are "
-              "close for skewed layers", remark_3, (T_H + "test_remark3_ratio_range",), (), (11,)),
+              "close for skewed layers", remark_3, (), (11,)),
         claim("§1.2, admissible functions", "f(0) = 0 and f''(0) = 0 hold for all standard "
-              "functions: linear, sigmoid, tanh, relu", admissible, (), (), (14,)),
+              "functions: linear, sigmoid, tanh, relu", admissible, (), (14,)),
     ]

@@ -1,20 +1,37 @@
-"""Claims of Gürbüzbalaban & Hu (2021), fractional moment-preserving initialization.
+"""Claims of Gürbüzbalaban & Hu (2021), fractional moment-preserving initialization, and
+the paper's printed formulas that are wrong (kept as negative controls and for comparison):
+:func:`paper_critical_sigma_relu` (Theorem 1 (i)), :func:`paper_critical_sigma_leaky`
+(Theorem 7), :func:`paper_critical_variance_expansion` (Corollaries 4 and 10, Remark 13).
 
-Each evaluator recomputes the evidence with initmath; see :mod:`initmath.claims`.
-A test replaces ``critical_sigma`` here by the printed formula and watches the status flip.
+Each evaluator recomputes the evidence with initmath; see :mod:`initmath.papers`.
+``critical_sigma`` is looked up in this module when Theorem 1 (i) is evaluated, so putting
+the printed formula in its place flips that claim's status (a negative control).
 """
 import functools
 import math
+import pathlib
+from typing import Any
 
+import mpmath
 import numpy as np
 import sympy
 from scipy import optimize, special
 
-from . import asymptotics
-from . import lyapunov as ly
-from ._series import paper_critical_sigma_leaky, paper_critical_sigma_relu, series_moment_factor
-from .claims import (
-    ISSUE_9,
+from .. import asymptotics
+from .. import lyapunov as ly
+from .._engine.series import series_moment_factor
+from ..asymptotics import _convert
+from ..asymptotics import d as d_symbol
+from ..critical_variance import (
+    critical_sigma,
+    critical_sigmas,
+    critical_variance,
+    log_moment_factor,
+    moment_factor,
+    rrelu_moment_factor,
+)
+from .ledger import (
+    NO_EXPERIMENT,
     RTOL,
     Claim,
     Evidence,
@@ -23,22 +40,133 @@ from .claims import (
     relative_error,
     verdict,
 )
-from .critical_variance import (
-    critical_sigma,
-    critical_sigmas,
-    critical_variance,
-    log_moment_factor,
-    moment_factor,
-    rrelu_moment_factor,
-)
+
+__all__ = ["paper_critical_sigma_leaky", "paper_critical_sigma_relu",
+           "paper_critical_variance_expansion"]
 
 PAPER = "gurbuzbalaban-hu-2021"
-T_SERIES = "tests/test_series.py::"
-T_CV = "tests/test_critical_variance.py::"
-T_ASYM = "tests/test_asymptotics.py::"
-T_LY = "tests/test_lyapunov.py::"
+TITLE = ("Gürbüzbalaban & Hu (2021), *Fractional moment-preserving initialization schemes "
+         "for training deep neural networks*")
 
 
+# --------------------------------------------------------------- printed formulas
+def paper_critical_sigma_relu(s: float, d: int, *, dps: int | None = None) -> float | mpmath.mpf:
+    r"""Critical sigma as PRINTED in Theorem 1(i): :math:`1/\sqrt{I_0(s, d)}`. Wrong.
+
+    Kept only as a negative control for the verification layer.  Moment preservation
+    means :math:`\sigma^s I_0(s, d) = 1`, so the correct critical sigma is
+    :math:`I_0(s, d)^{-1/s}`; the printed formula agrees with it only at s = 2
+    (Kaiming).  At s = 1, d = 16 it gives :math:`\sigma^s I_0 = \sqrt{I_0} \approx 1.7`
+    per layer instead of 1.
+
+    Parameters
+    ----------
+    s : float
+        Moment order, s > 0.
+    d : int
+        Layer width, d >= 1.
+    dps : int, optional
+        As in :func:`initmath._engine.series.series_moment_factor`.
+
+    Returns
+    -------
+    float or mpmath.mpf
+    """
+    moment = series_moment_factor(s, d, 0.0, dps=dps)
+    if dps is None:
+        return 1.0 / math.sqrt(moment)
+    with mpmath.workdps(dps):
+        return 1 / mpmath.sqrt(moment)
+
+
+def paper_critical_sigma_leaky(s: float, d: int, a: float, *,
+                               dps: int | None = None) -> float | mpmath.mpf:
+    r"""Critical sigma as PRINTED in Theorem 7: :math:`1/(\sqrt{s}\, I_a(s, d))`. Wrong.
+
+    Kept only as a negative control for the verification layer.  The correct critical
+    sigma is :math:`I_a(s, d)^{-1/s}` (which is what the paper's own Corollary 10 uses
+    for a = 1).  The two agree only at s = 1; the printed formula is wrong even at
+    s = 2, where it gives :math:`\sqrt{2}/((1 + a^2) d)` instead of Kaiming's
+    :math:`\sqrt{2/((1 + a^2) d)}`.
+
+    Parameters
+    ----------
+    s : float
+        Moment order, 0 < s <= 2 for a > 0.
+    d : int
+        Layer width, d >= 1.
+    a : float
+        Negative-side slope, 0 <= a <= 1.
+    dps : int, optional
+        As in :func:`initmath._engine.series.series_moment_factor`.
+
+    Returns
+    -------
+    float or mpmath.mpf
+    """
+    moment = series_moment_factor(s, d, a, dps=dps)
+    if dps is None:
+        return 1.0 / (math.sqrt(s) * moment)
+    with mpmath.workdps(dps):
+        return 1 / (mpmath.sqrt(mpmath.mpf(s)) * moment)
+
+
+def paper_critical_variance_expansion(s: Any, a: Any = 0, *, keep_prob: Any = 1) -> sympy.Expr:
+    r"""The two-term expansions exactly as printed in the paper (for comparisons only).
+
+    These are the printed, possibly wrong, formulas; use
+    :func:`initmath.asymptotics.critical_variance_expansion` for the correct ones.
+
+    * a = 0, q = 1 (Corollary 4): :math:`\frac{2}{d} + \frac{5(2-s)}{2d^2}`.
+    * a = 1, q = 1 (Corollary 10, linear): :math:`\frac1d + \frac{2-s}{2d^2}`.
+    * other a, q = 1 (Corollary 10, "a > 0 small"):
+      :math:`\frac{2}{(1+a^2)d} + \frac{5 - (12 - 5s/2)a^2}{2 + (s+2)a^2}
+      \cdot\frac{2-s}{d^2}`; a symbolic ``a`` also gets this one.
+    * a = 0, q < 1 or symbolic (Remark 13, ReLU with dropout):
+      :math:`\frac{2q}{d} + \frac{(2-s)(6-q)}{2d^2}`.
+
+    Parameters
+    ----------
+    s, a, keep_prob
+        As in :func:`initmath.asymptotics.critical_variance_expansion`.
+
+    Returns
+    -------
+    sympy.Expr
+        The printed formula in the symbol :data:`initmath.asymptotics.d`, without its error term.
+
+    Raises
+    ------
+    ValueError
+        For a != 0 with dropout (the paper prints no such formula) or bad arguments.
+
+    References
+    ----------
+    .. [1] M. Gurbuzbalaban and Y. Hu, AISTATS 2021, Corollaries 4 and 10, Remark 13.
+
+    Examples
+    --------
+    >>> from initmath.asymptotics import critical_variance_expansion
+    >>> paper_critical_variance_expansion("0.8")
+    2/d + 3/d**2
+    >>> printed = paper_critical_variance_expansion(1, a="1/2")
+    >>> printed - critical_variance_expansion(1, a="1/2", order=2)
+    -763/(2750*d**2)
+    """
+    s, a, q = _convert(s, a, keep_prob)
+    if a == 0:
+        if q == 1:
+            return 2 / d_symbol + 5 * (2 - s) / (2 * d_symbol ** 2)
+        return 2 * q / d_symbol + (2 - s) * (6 - q) / (2 * d_symbol ** 2)
+    if q != 1:
+        raise ValueError("the paper prints a dropout expansion only for ReLU (a = 0)")
+    if a == 1:
+        return 1 / d_symbol + (2 - s) / (2 * d_symbol ** 2)
+    return (2 / (1 + a ** 2) / d_symbol
+            + (5 - (12 - 5 * s / 2) * a ** 2) / (2 + (s + 2) * a ** 2) * (2 - s) / d_symbol ** 2)
+
+
+# --------------------------------------------------------------- claims
 def _series_matches(points):
     """The paper's series (3.2) / (4.2)-(4.3), summed as printed, against moment_factor."""
     printed = [series_moment_factor(s, d, a) for s, d, a in points]
@@ -119,13 +247,13 @@ def remark_3_widths():
 
 def _expansion_difference(s, **kwargs):
     """Printed two-term expansion minus the sympy-derived one (a sympy expression)."""
-    return sympy.simplify(asymptotics.paper_critical_variance_expansion(s, **kwargs)
+    return sympy.simplify(paper_critical_variance_expansion(s, **kwargs)
                           - asymptotics.critical_variance_expansion(s, order=2, **kwargs))
 
 
 def _remainder_order(s, a=0.0, keep_prob=1.0, widths=(256, 1024)):
     """Slope of log|exact σ̄² − printed two-term| against log d (−3 when o(1/d²))."""
-    two_term = sympy.lambdify(asymptotics.d, asymptotics.paper_critical_variance_expansion(
+    two_term = sympy.lambdify(asymptotics.d, paper_critical_variance_expansion(
         s, a=a, keep_prob=keep_prob))
     miss = [abs(float(critical_variance(s, w, a, keep_prob=keep_prob)) - two_term(w))
             for w in widths]
@@ -341,7 +469,7 @@ def theorem_14():
 
 def mnist_sigma():
     """σ² = 2/d + 3/d² at d = 64 'preserves s ≈ 0.8 according to Corollary 4'."""
-    coefficient = asymptotics.paper_critical_variance_expansion("0.8").coeff(asymptotics.d, -2)
+    coefficient = paper_critical_variance_expansion("0.8").coeff(asymptotics.d, -2)
     preserved = _preserved_order(2 / 64 + 3 / 64 ** 2, 64)
     return verdict(abs(preserved - 0.8) < 1 / 64,
                    {"Corollary 4's d⁻² coefficient at s = 0.8": coefficient,
@@ -373,142 +501,102 @@ def _figure5_gain(rows):
     return Evidence("not checkable", numbers, None, "inconclusive at this budget")
 
 
-def claims():
+def claims(experiments: pathlib.Path) -> list[Claim]:
+    """The paper's claims, in paper order; training tables are read from ``experiments``."""
     claim = functools.partial(Claim, PAPER)
     return [
         claim("Theorem 1 (3.1)–(3.2)", "E‖x^(k)‖^s = ‖x^(0)‖^s (σ^s I_0(s, d))^k with "
               "I_0 = 2^{s/2} Σ_n C(d,n) 2^{−d} Γ(n/2 + s/2)/Γ(n/2), any s > 0",
               lambda: _series_matches([(0.5, 4, 0.0), (1.0, 64, 0.0), (3.0, 16, 0.0)]),
-              (T_SERIES + "test_float_matches_hypergeometric_reference",
-               T_CV + "test_three_routes_agree_in_float64"),
               ("layer factor at sigma-bar s=1 d=64 a=0", "depth 50 at sigma-bar s=1 d=64 a=0"),
               (3,)),
         claim("Theorem 1 (i)", "σ̄_0(s, d) := 1/√I_0(s, d) preserves the s-th moment",
-              theorem_1_i, (T_SERIES + "test_printed_relu_sigma_is_wrong_at_s_1",
-                            T_SERIES + "test_printed_relu_sigma_agrees_at_s_2",
-                            T_SERIES + "test_printed_sigma_fails_in_a_simulated_network"),
+              theorem_1_i,
               ("printed Theorem 1 sigma = 1/sqrt(I0)", "layer factor at sigma-bar s=1 d=64 a=0"),
               (1,)),
         claim("Theorem 1 (i)–(iii), growth and decay", "below σ̄_0 the s-th moment decays, "
               "above it grows, exponentially in k; at σ̄_0 every p > s moment diverges",
-              lambda: _growth_and_decay(0.0), (T_CV + "test_strictly_decreasing_in_a_d_and_s",),
+              lambda: _growth_and_decay(0.0),
               ("growth at 1.05 sigma-bar, depth 20", "decay at 0.95 sigma-bar, depth 20")),
         claim("Remark 2 and §2 (s = 2 is Kaiming)", "I_0(2, d) = d/2, σ̄_0²(2, d) = 2/d; "
               "Kaiming σ² = 2/(d(1 + a²)) preserves the second moment",
-              remark_2_kaiming, (T_CV + "test_second_moment_is_kaiming",
-                                 T_ASYM + "test_s2_is_kaiming_exactly"),
-              ("layer factor at sigma-bar s=2 d=32 a=1",)),
+              remark_2_kaiming, ("layer factor at sigma-bar s=2 d=32 a=1",)),
         claim("Remark 3 (variable widths)", "E‖x^(k)‖^s = ‖x^(0)‖^s (σ^s Π_{j=1}^k I_0(s, d_j))",
-              remark_3_widths, (T_CV + "test_widths_norm_convention_uses_fan_out",
-                                T_CV + "test_widths_per_neuron_preserves_the_unit_moment",
-                                T_CV + "test_widths_per_neuron_convention_is_he_at_s_2"),
+              remark_3_widths,
               ("widths, convention 'norm': E||x_L||^s",
                "widths, convention 'per-neuron': E(||x_L||/sqrt d_L)^s",
                "'norm' sigmas judged by the per-neuron moment"), (8,)),
         claim("Corollary 4", "for fixed d and s ∈ (0, 2]: σ̄_0² = 2/d + 5(2−s)/(2d²) + o(1/d²), "
               "σ̄_0 = √2/√d + 5√2(2−s)/(8d√d) + o(1/(d√d))", corollary_4,
-              (T_ASYM + "test_corollary4_printed_expansion_is_right",
-               T_ASYM + "test_corollary4_printed_sigma_is_right",
-               T_CV + "test_expansion_converges_at_the_right_rate"),
               ("4-term expansion sigma s=1 d=8 a=0",), (4,)),
         claim("Corollary 4 (consequence)", "σ² = 2/d + 5(2−s)/(2d²) preserves the moment of "
-              "order s + o(1/d)", corollary_4_preserved_order,
-              ("tests/test_claims.py::test_two_term_sigma_preserves_s_only_to_first_order",),
-              (), (22,)),
+              "order s + o(1/d)", corollary_4_preserved_order, (), (22,)),
         claim("Figure 1 (left), slope −2", "log(σ̄_0²(s, d) − 2/d) against log d is a straight "
-              "line of slope ≈ −2", figure_1_slope,
-              (T_CV + "test_expansion_converges_at_the_right_rate",)),
+              "line of slope ≈ −2", figure_1_slope),
         claim("Figure 1 (right)", "at σ = σ̄_0(s, d), d = 64, moments of higher order grow, "
-              "faster for smaller s", figure_1_right,
-              (T_CV + "test_strictly_decreasing_in_a_d_and_s",)),
+              "faster for smaller s", figure_1_right),
         claim("Theorem 5", "μ_0(σ) = log σ + ½ Σ_{n≥1} π_d(n)[log 2 + ψ_0(n/2)] and the CLT "
               "variance s_0² by the trigamma formula, π_d(n) = C(d, n)/(2^d − 1)", theorem_5,
-              (T_LY + "test_relu_reproduces_theorem_5",),
               ("mu at 1 edge d=64 a=0", "s_a^2 d=64 a=0",
                "law of log||x_k|| k=200 d=64 a=0 at Kaiming"), (9,)),
         claim("Remark 6 / Figure 2", "σ² = 2/d + 5/(2d²) (s ≈ 1) first-order stochastically "
               "dominates Kaiming for large enough but finite k (d = 64, k = 100); σ shifts only "
               "the mean of the limit law", remark_6,
-              (T_LY + "test_sigma_only_shifts_the_law",
-               T_LY + "test_stochastic_dominance_of_remark_6"),
               ("Kaiming: P(R_k <= m_1) = 1/2",
                "dominance: P(R_k <= m_1) = F_2(m_1) under sigma_2",
                "no dominance: P(R_k <= m_1) = 1/2 under sigma_2"), (9,)),
         claim("Theorem 7 (4.1)–(4.3)", "I_a(s, d) by the double series (4.2)–(4.3) for "
               "a ∈ (0, 1], s ∈ (0, 2), I_a(2, d) = (1 + a²)d/2", theorem_7_series,
-              (T_SERIES + "test_float_matches_hypergeometric_reference",
-               T_SERIES + "test_s_equal_2_is_the_exact_convention"),
               ("layer factor at sigma-bar s=1.5 d=16 a=0.01",), (3,)),
         claim("Theorem 7 (i)", "σ̄_a(s, d) = 1/(√s I_a(s, d)) preserves the s-th moment",
-              theorem_7_sigma, (T_SERIES + "test_printed_leaky_sigma_is_wrong_even_at_s_2",
-                                T_SERIES + "test_printed_leaky_sigma_coincides_at_s_1"),
+              theorem_7_sigma,
               ("printed Theorem 7 sigma = 1/(sqrt(s) I_a)",
                "layer factor at sigma-bar s=1 d=256 a=0.01"), (2,)),
         claim("Theorem 7 (ii)–(iii)", "below σ̄_a the moment decays, above it grows",
-              lambda: _growth_and_decay(0.3), (T_CV + "test_strictly_decreasing_in_a_d_and_s",),
+              lambda: _growth_and_decay(0.3),
               ("claim 'preserved' at 1.05 sigma-bar (Theorem 7 (iii))",)),
         claim("Remark 8 (randomized leaky ReLU)", "replace w_{k,n} by E[w_{k,n}]; uniform a on "
               "[ℓ, u] with defaults ℓ = 1/3, u = 1/8", remark_8,
-              (T_CV + "test_rrelu_defaults_are_torchs_and_the_papers_are_swapped",
-               T_CV + "test_rrelu_per_neuron_matches_monte_carlo_and_rejects_per_layer",
-               T_CV + "test_rrelu_modes_differ_as_jensen_says"),
               ("RReLU per-neuron slopes", "RReLU per-layer slopes",
                "RReLU torch.nn.RReLU (training) vs per-neuron",
                "RReLU torch.nn.RReLU (training) vs per-layer"), (6,)),
-        claim("Corollary 9", "σ̄_a(s, d) is strictly decreasing in a, d and s", corollary_9,
-              (T_CV + "test_strictly_decreasing_in_a_d_and_s",)),
+        claim("Corollary 9", "σ̄_a(s, d) is strictly decreasing in a, d and s", corollary_9),
         claim("Corollary 10 (a = 1)", "σ̄_1² = ½(Γ(d/2)/Γ(d/2 + s/2))^{2/s} = 1/d + (2−s)/(2d²) "
               "+ o(1/d²); σ̄_1²(2, d) = 1/d (Lecun)", corollary_10_linear,
-              (T_ASYM + "test_corollary10_printed_linear_expansion_is_right",
-               T_CV + "test_linear_activation_closed_form",
-               T_SERIES + "test_corollary_10_uses_the_correct_sigma"),
               ("4-term expansion sigma s=1 d=8 a=1",), (5,)),
         claim("Corollary 10 (small a)", "σ̄_a² = 2/((1+a²)d) + [5 − (12 − 5s/2)a²]/[2 + (s+2)a²]"
               " · (2−s)/d² + O(a⁴/d) + o(1/d²)", corollary_10_small_a,
-              (T_ASYM + "test_corollary10_small_a_formula_misses_at_order_a4",
-               T_ASYM + "test_corollary10_small_a_formula_rejected",
-               T_ASYM + "test_corollary10_small_a_formula_miss_is_tiny_at_a_001"),
               ("Corollary 10 small-a expansion used at a = 1",
                "4-term expansion sigma s=0.5 d=16 a=0.5"), (5,)),
         claim("Theorem 11", "μ_a(σ) and s_a² for a ∈ (0, 1] are given by (I.11), (I.12) of the "
               "supplement", not_checkable(
                   "the formulas are in a supplement that is not available; initmath derives "
                   "μ_a = log σ + ½ E log Z and s_a² = ¼ Var log Z (docs/lyapunov.md), checked "
-                  "by the tests and checks listed"),
-              (T_LY + "test_general_slope_matches_the_derivative_of_log_moment_at_zero",),
+                  "by the Monte Carlo checks listed"),
               ("mu at 1 edge d=4 a=0.01", "s_a^2 d=256 a=0.01",
                "law of log||x_k|| k=20 d=4 a=0.01 at 1 edge"), (9,)),
         claim("Remark 12", "via Berry–Esseen, Theorems 5 and 11 extend to finite k, with "
               "stochastic dominance of s < 2 over s = 2", remark_12,
-              (T_LY + "test_normal_approximation_is_worse_at_small_depth_and_within_berry_esseen",
-               T_LY + "test_stochastic_dominance_of_remark_6"),
               ("normal (CLT) law of log||x_k|| k=2 d=2 a=0",), (9,)),
         claim("Remark 13 (dropout)", "σ²_{0,q}(s, d) = 2q/d + (2−s)(6−q)/(2d²) + O(1/d²), mask "
               "on the layer input x^(k+1) = φ(W(x^(k) ⊙ ε))", remark_13,
-              (T_ASYM + "test_remark13_printed_dropout_expansion_is_right",
-               T_CV + "test_dropout_matches_the_exact_sum_over_kept_units"),
               ("dropout q=0.8 at sigma-bar(q) s=1 d=64 a=0",
                "dropout q=0.8 with the no-dropout sigma-bar"), (7,)),
         claim("Theorem 14", "ReLU: x_k → 0 a.s. for any σ; a ∈ (0, 1]: μ_a(σ) < 0 iff "
               "σ = σ̄_a(s, d) for some s > 0, and then x_k → 0 a.s. for s ≥ 1 (for s < 1 in "
               "L_p, p < s, and along a subsequence)", theorem_14,
-              (T_LY + "test_theorem_14_sign_for_leaky",
-               T_LY + "test_theorem_14_sign_fails_for_relu_at_small_s",
-               T_LY + "test_relu_death_probability"),
               ("ReLU P(x_k = 0) d=4 k=20", "mu at 0.9 edge d=64 a=0.01"), (9,)),
         claim("Theorem 15", "linear activation at σ̄_1(s, d), s < 2, with additive Gaussian "
               "noise: a non-zero heavy-tailed a.s. limit with infinite p-th moments, p > s",
               not_checkable("initmath has no model of noise-injected networks yet")),
         claim("§5, MNIST σ", "σ² = 2/d + 3/d² preserves the moment s ≈ 0.8 according to "
               "Corollary 4 (d = 64, 20 layers)", mnist_sigma,
-              ("tests/test_claims.py::test_two_term_sigma_preserves_s_only_to_first_order",),
               ("Corollary 4 two-term sigma (the paper's MNIST choice)",)),
         claim("Figure 5 (MNIST table)", "s = 0.8 reaches 85.0% train / 85.0% test accuracy "
               "after 30 epochs vs Kaiming 80.1% / 79.5% (d = 64, depth 20, 20 runs)",
-              from_experiment(_figure5_gain, "gh_vs_kaiming"),
-              ("tests/test_experiments.py::test_paired_is_ttest_rel_and_detects_a_shift",)),
+              from_experiment(experiments, _figure5_gain, "gh_vs_kaiming")),
         claim("Figure 6", "with s = 1 the gradient-noise tail index is ≈ 1 from the first "
-              "iterations (5 layers, width 64, batch 32)", not_checkable(ISSUE_9)),
+              "iterations (5 layers, width 64, batch 32)", not_checkable(NO_EXPERIMENT)),
         claim("Figure 7", "CNN on MNIST reaches 98.36% after 50 epochs, better than Kaiming in "
-              "the first 30; improvement on CIFAR-10", not_checkable(ISSUE_9)),
+              "the first 30; improvement on CIFAR-10", not_checkable(NO_EXPERIMENT)),
     ]

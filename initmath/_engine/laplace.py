@@ -16,39 +16,33 @@ M(t) = sum_i w_i (1 + 2 c_i t)^(-1/2):
   which keeps log E Z^h accurate to full relative precision as h -> 0.
 
 Z is normalised by its mean d*m1 first, so the integrands peak at t ~ 1 for every d.
-Both paths integrate in x = log t with the trapezoidal rule (the integrands are
-analytic for |Im x| < pi/2 and decay exponentially at both ends, so it converges
-geometrically, error ~ exp(-pi^2/step)), with double-exponential compression of the
-tails.  The float64 path uses a fixed step; the high-precision path picks the step
-and tail cut from the working precision and evaluates all nodes in one pass over
-numpy object arrays of mpmath numbers.  The integrand is written once, for both.
-
-For large d the right end is cut by a Chernoff bound: with k = E[C]/max(C) * d and
-the chord bound M(t) <= 1 - (1 - (1 + 2 c_max t)^(-1/2)) / (d c_max) (convexity in c),
-P(Z < s E Z) <= exp(-k (1 - s^(1/3))^2 (2 + s^(1/3)) / 2), so once that is below the
-tail tolerance only t <~ tail / s matters (the integrand beyond t = T weighs
-E[Z^h Gamma(alpha, T Z)]).  Without it the nodes would run out to t ~ 1/c_min ~ d.
+Both paths integrate in x = log t on the plan of :mod:`.quadrature` (trapezoidal rule,
+double-exponential tails, the right end cut by a Chernoff bound: the integrand beyond
+t = T weighs E[Z^h Gamma(alpha, T Z)]).  The float64 path uses a fixed step; the
+high-precision path picks the step and tail cut from the working precision and
+evaluates all nodes in one pass over numpy object arrays of mpmath numbers.  The
+integrand is written once, for both backends (:mod:`.backend`).
 """
 import functools
 import math
-from types import SimpleNamespace
+from collections.abc import Sequence
+from typing import Any
 
 import mpmath
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import special
+
+from . import quadrature
+from .backend import FLOAT, MP, SCALAR
+from .evaluate import guard_bits
+from .mixture import atom as mixture_atom
 
 __all__ = ["H_MAX", "log_moment", "log_moment_mp", "log_moment_roots", "work_estimate_mp"]
 
 # Largest supported h (s = 2h = 1000).  The derivative form needs m = round(h) + 1
 # Taylor coefficients per node, at O(m^2) work per node.
 H_MAX = 500.0
-
-
-def _np_log_m(total, m_minus_1):
-    """log M from M - 1 (accurate near 1) or M itself (accurate when M is small)."""
-    out = np.log(total)
-    np.log1p(m_minus_1, out=out, where=m_minus_1 > -0.5)
-    return out
 
 
 def _ksum(a):
@@ -61,25 +55,10 @@ def _ksum(a):
     return out
 
 
-def _mp_log_m_scalar(total, m_minus_1):
-    return mpmath.log1p(m_minus_1) if m_minus_1 > -0.5 else mpmath.log(total)
-
-
-_NP = SimpleNamespace(exp=np.exp, expm1=np.expm1, log=np.log, log1p=np.log1p, sqrt=np.sqrt,
-                      loggamma=special.gammaln, gamma=special.gamma,
-                      log_m=_np_log_m, e=math.e, num=float)
-_MP = SimpleNamespace(**{name: np.frompyfunc(getattr(mpmath, name), 1, 1)
-                         for name in ("exp", "expm1", "log", "log1p", "sqrt", "loggamma",
-                                      "gamma")},
-                      log_m=np.frompyfunc(_mp_log_m_scalar, 2, 1), e=None, num=mpmath.mpf)
-
 # float64 trapezoidal step in x = log t: discretisation error ~ exp(-pi^2 / STEP).
 _STEP = 0.25
 # Tails are cut where the integrand is exp(-_TAIL) of its peak (~1e-19).
 _TAIL = 44.0
-_X_LEFT = -2.0
-_LEFT_MARGIN = 2.0
-_RIGHT_MARGIN = 6.0
 # Orders m above this use the scaled recurrence (no overflow for m up to H_MAX + 1).
 _M_SMALL = 4
 
@@ -127,7 +106,7 @@ def _integrand(x, h, d, c2, w, atom, m, xp, lgm=None, log_p0=None):
     base = w / s                                        # w_i (1 + 2 c_i t)^(-1/2)
     total = _ksum(base)                                 # M
     m_minus_1 = _ksum((-w) * u / (s + one_u))           # M - 1 = -sum w u / (s (1 + s))
-    d_log_m = d * xp.log_m(total, m_minus_1)            # log M accurate for M ~ 1 and M ~ 0
+    d_log_m = d * xp.log_near_one(total, m_minus_1)     # log M accurate for M ~ 1 and M ~ 0
     if m > _M_SMALL:
         return _integrand_scaled(x, t, h, d, c2, one_u, base, total, d_log_m, m, xp, lgm)
     if m:
@@ -147,11 +126,8 @@ def _integrand(x, h, d, c2, w, atom, m, xp, lgm=None, log_p0=None):
     l_minus_1 = xp.expm1(d_log_m)
     if np.any(atom != 0):
         one_minus_p0 = -xp.expm1(log_p0)
-        safe_atom = np.where(atom == 0, 1, atom)
         alive = _ksum(base * (c2 != 0))                 # M - atom, accurate as t -> inf
-        l_minus_p0 = (1 + l_minus_1) * -xp.expm1(-d * xp.log1p(alive / safe_atom))
-        l_minus_p0 = np.where(atom == 0, 1 + l_minus_1, l_minus_p0)
-        l_alive = l_minus_p0 / one_minus_p0
+        l_alive = quadrature.without_atom(1 + l_minus_1, alive, atom, d, xp) / one_minus_p0
         one_minus_l_alive = -l_minus_1 / one_minus_p0
     else:
         l_alive = 1 + l_minus_1
@@ -175,9 +151,8 @@ def _integrand_scaled(x, t, h, d, c2, one_u, base, total, d_log_m, m, xp, lgm):
     ratio = c2 / one_u
     beta = base / total[None]
     mean_t = d * _ksum(beta * ratio) / 2                      # E_t[Z] = d E_t[Y]
-    e = xp.e if xp.e is not None else mpmath.e
-    nu = m * ratio.max(axis=0) / e + mean_t
-    rs = ratio * (m / (e * nu))[None]
+    nu = m * ratio.max(axis=0) / xp.e + mean_t
+    rs = ratio * (m / (xp.e * nu))[None]
     mu = np.empty(x.shape + (m + 1,), dtype=x.dtype)
     mu[..., 0] = 1
     term = beta
@@ -194,68 +169,25 @@ def _integrand_scaled(x, t, h, d, c2, one_u, base, total, d_log_m, m, xp, lgm):
     return d_log_m - h * x + m * xp.log(nu * t) + lgm + xp.log(q[..., m])
 
 
-def _plan(h, d, ct, w, m, tail, step, lib):
-    """Integration range of one row on the lattice u = step * j (before the map).
+def _plan(h, d, cmin, cmax, has_atom, m, tail, step, xp):
+    """The quadrature plan of one row (SCALAR, MP) or of rows (FLOAT): (j0, n, x_left,
+    x_right) for the scales ct = c / E[Z] of the normalised Z, cmin, cmax its smallest
+    non-zero and largest."""
+    rate_left = xp.where(m > 0, m - h, 1 - h)
+    rate_right = quadrature.right_rate(h, d, has_atom, xp)
+    # the peak moves left to t ~ 1 / E[Z^(h+1)] / E[Z^h] ~ 1 / (2 h c_max)
+    shift = xp.where(m > _M_SMALL, xp.log((1 + 2 * h * cmax) / (1 + 6 * cmax)), 0)
+    return quadrature.plan(-xp.log(cmax), -xp.log(cmin), 1 / cmax, rate_left, rate_right,
+                           tail, step, xp, left_shift=shift)
 
-    Returns j0 (first lattice index), n (node count), x_left, x_right (the map's
-    corners); lib is math (float64) or mpmath.  The vectorised _plan_rows mirrors it.
-    """
-    rate_left = (m - h) if m else (1 - h)
+
+def _plan_row(h, d, ct, m, tail, step, xp):
+    """_plan for one row given as a sequence ct (SCALAR or MP)."""
     pos = [ci for ci in ct if ci > 0]
-    cmax = max(pos)
-    has_atom = len(pos) < len(ct) or d == 1
-    rate_right = h + (lib.mpf(1) / 2 if lib is mpmath else 0.5) * (1 if has_atom else d)
-    # Heavy atoms (dropout) or d ~ 1 leave the mass of the normalised Z far above 1:
-    # the integrand then bends at t ~ 1 / c_max, left of the usual corner.
-    x_left = min(_X_LEFT, -lib.log(cmax) - _LEFT_MARGIN)
-    if m > _M_SMALL:    # the peak moves left to t ~ 1 / E[Z^(h+1)] / E[Z^h] ~ 1 / (2 h c_max)
-        x_left = x_left - lib.log((1 + 2 * h * cmax) / (1 + 6 * cmax))
-    x_right = max(-lib.log(min(pos)), 0) + _RIGHT_MARGIN
-    u_hi = x_right + lib.log(tail / rate_right)
-    k = 1 / cmax
-    if k > tail:
-        s = (1 - lib.sqrt(tail / k)) ** 3
-        x_cut = lib.log((tail + 5) / s)
-        if x_cut < u_hi:
-            u_hi, x_right = x_cut, x_cut + 50
-    u_lo = x_left - lib.log(tail / rate_left)
-    j0 = int(lib.floor(u_lo / step))
-    n = int(lib.ceil(u_hi / step)) - j0 + 1
-    return j0, n, x_left, x_right
+    return _plan(h, d, min(pos), max(pos), len(pos) < len(ct) or d == 1, m, tail, step, xp)
 
 
-def _plan_rows(h, d, ct, w, m):
-    """_plan for float64 arrays of rows (same arithmetic, numpy instead of math)."""
-    rate_left = np.where(m > 0, m - h, 1 - h)
-    pos = ct > 0
-    cmin = np.where(pos, ct, np.inf).min(axis=-1)
-    cmax = ct.max(axis=-1)
-    has_atom = (~pos).any(axis=-1) | (d == 1)
-    rate_right = h + np.where(has_atom, 0.5, 0.5 * d)
-    x_left = np.minimum(_X_LEFT, -np.log(cmax) - _LEFT_MARGIN)
-    x_left = np.where(m > _M_SMALL, x_left - np.log((1 + 2 * h * cmax) / (1 + 6 * cmax)),
-                      x_left)
-    x_right = np.maximum(-np.log(cmin), 0.0) + _RIGHT_MARGIN
-    u_hi = x_right + np.log(_TAIL / rate_right)
-    k = 1 / cmax
-    s = (1 - np.sqrt(np.minimum(_TAIL / k, 1))) ** 3
-    x_cut = np.log((_TAIL + 5) / s)
-    cut = (k > _TAIL) & (x_cut < u_hi)
-    u_hi = np.where(cut, x_cut, u_hi)
-    x_right = np.where(cut, x_cut + 50, x_right)
-    u_lo = x_left - np.log(_TAIL / rate_left)
-    j0 = np.floor(u_lo / _STEP).astype(np.int64)
-    n = np.ceil(u_hi / _STEP).astype(np.int64) - j0 + 1
-    return j0, n, x_left, x_right
-
-
-def _map(u, x_left, x_right, xp):
-    """x(u) = u - exp(x_left - u) + exp(u - x_right) and dx/du."""
-    e_left, e_right = xp.exp(x_left - u), xp.exp(u - x_right)
-    return u - e_left + e_right, 1 + e_left + e_right
-
-
-def log_moment(h, d, c, w):
+def log_moment(h: ArrayLike, d: ArrayLike, c: ArrayLike, w: ArrayLike) -> np.ndarray:
     """log E[Z^h] in float64, vectorised over rows (the atom at zero included).
 
     h, d: arrays of shape (N,); c, w: (N, K) mixture scales and weights (w sums to 1).
@@ -277,7 +209,10 @@ def log_moment(h, d, c, w):
         mean = d * (c * w).sum(axis=-1)
         ct = c / mean[:, None]
         forms = np.where(h < 0.5, 0, np.floor(h + 0.5) + 1).astype(np.int64)
-        j0, n, x_left, x_right = _plan_rows(h, d, ct, w, forms)
+        pos = ct > 0
+        j0, n, x_left, x_right = _plan(h, d, np.where(pos, ct, np.inf).min(axis=-1),
+                                       ct.max(axis=-1), (~pos).any(axis=-1) | (d == 1),
+                                       forms, _TAIL, _STEP, FLOAT)
         out = np.empty(h.shape)
         key = forms * 100000 + n          # rows sharing the form and the node count
         order = np.argsort(key, kind="stable")
@@ -304,7 +239,8 @@ _SPARSE = 1e-2
 _SPARSE_TOL = 1e-20
 
 
-def log_moment_roots(h, d, r, w, p_alive=None):
+def log_moment_roots(h: ArrayLike, d: ArrayLike, r: ArrayLike, w: ArrayLike,
+                     p_alive: ArrayLike | None = None) -> np.ndarray:
     """log E[Z^h] in float64 for Z = Y_1 + ... + Y_d, Y = b (R g)^2, iid coordinates.
 
     R takes the value r_i >= 0 (a standard deviation: a slope, not its square, so that
@@ -382,7 +318,7 @@ def _sparse_row(h, d, r, w, p):
 @functools.lru_cache(maxsize=4096)
 def _left_template(j0, n, x_left):
     """Lattice u = STEP * (j0 + j), j < n, and exp(x_left - u) (read-only, cached)."""
-    u = (j0 + np.arange(n)) * _STEP
+    u = quadrature.points(j0, n, _STEP, FLOAT)
     e_left = np.exp(x_left - u)
     u.flags.writeable = e_left.flags.writeable = False
     return u, e_left
@@ -393,17 +329,15 @@ def _log_moment_row(h, d, c, w):
     mean = d * sum(ci * wi for ci, wi in zip(c, w))
     ct = [ci / mean for ci in c]
     m = _split_form(h)
-    j0, n, x_left, x_right = _plan(h, d, ct, w, m, _TAIL, _STEP, math)
+    j0, n, x_left, x_right = _plan_row(h, d, ct, m, _TAIL, _STEP, SCALAR)
     u, e_left = _left_template(j0, n, x_left)
-    e_right = np.exp(u - x_right)
-    x = u - e_left + e_right
-    jac = 1 + e_left + e_right
+    x, jac = quadrature.mapped(u, e_left, np.exp(u - x_right))
     atom = sum(wi for ci, wi in zip(c, w) if ci == 0)
     log_p0 = float(d * np.log1p(-min(1.0, sum(wi for ci, wi in zip(c, w) if ci > 0))))
     lgm = _log_scaled_factorial_f64(m) if m > _M_SMALL else None
-    f = _integrand(x, h, d, 2 * np.array(ct)[:, None], np.array(w)[:, None], atom, m, _NP, lgm,
-                   log_p0)
-    return float(_combine(f, jac, _STEP, h, d, mean, log_p0, m, _NP))
+    f = _integrand(x, h, d, 2 * np.array(ct)[:, None], np.array(w)[:, None], atom, m, FLOAT,
+                   lgm, log_p0)
+    return float(_combine(f, jac, _STEP, h, d, mean, log_p0, m, FLOAT))
 
 
 def _combine(f, jac, step, h, d, mean, log_p0, m, xp):
@@ -423,17 +357,17 @@ def _combine(f, jac, step, h, d, mean, log_p0, m, xp):
 
 def _group(h, d, c, w, mean, ct, m, j0, n, x_left, x_right):
     """Rows sharing the form m and the node count n, each on its own lattice."""
-    u = (j0[:, None] + np.arange(int(n[0]))) * _STEP
-    x, jac = _map(u, x_left[:, None], x_right[:, None], _NP)
-    atom = np.where(c == 0, w, 0).sum(axis=-1)
+    u = quadrature.points(j0, int(n[0]), _STEP, FLOAT)
+    x, jac = quadrature.nodes(u, x_left[:, None], x_right[:, None], FLOAT)
+    atom = mixture_atom(c, w)
     log_p0 = d * np.log1p(-np.minimum(1.0, np.where(c > 0, w, 0).sum(axis=-1)))
     lgm = _log_scaled_factorial_f64(m) if m > _M_SMALL else None
     f = _integrand(x, h[:, None], d[:, None], 2 * ct.T[:, :, None], w.T[:, :, None],
-                   atom[:, None], m, _NP, lgm, log_p0[:, None])
-    return _combine(f, jac, _STEP, h, d, mean, log_p0, m, _NP)
+                   atom[:, None], m, FLOAT, lgm, log_p0[:, None])
+    return _combine(f, jac, _STEP, h, d, mean, log_p0, m, FLOAT)
 
 
-def log_moment_mp(h, d, c, w):
+def log_moment_mp(h: Any, d: int, c: Sequence[Any], w: Sequence[Any]) -> mpmath.mpf:
     """log E[Z^h] as an mpmath number, correct to the current working precision.
 
     h: mpf in (0, H_MAX]; d: int; c, w: sequences of mpf (the mixture).  The trapezoid
@@ -443,12 +377,22 @@ def log_moment_mp(h, d, c, w):
     """
     _check_h(float(h))
     prec = mpmath.mp.prec
-    extra = int(math.log2(max(int(d), 1))) + int(math.log2(float(h) + 2)) * 2
-    with mpmath.workprec(prec + 24 + extra):
-        tail = mpmath.mpf(prec + 8) * mpmath.ln2
-        step = mpmath.pi ** 2 / (tail + 8)
+    with mpmath.workprec(prec + _guard_bits(d, h)):
+        tail, step = _tail_step(prec)
         result = _log_moment_mp(mpmath.mpf(h), int(d), c, w, tail, step)
     return +result
+
+
+def _guard_bits(d, h):
+    """Guard bits of log_moment_mp: the sum over the nodes amplifies rounding errors by
+    up to d (the d log M term) and (h + 2)^2 (the derivative form's recurrence)."""
+    return guard_bits(max(int(d), 1), (float(h) + 2) ** 2)
+
+
+def _tail_step(prec):
+    """Tail cut (e-folds) and trapezoid step for ``prec`` correct bits."""
+    tail = mpmath.mpf(prec + 8) * mpmath.ln2
+    return tail, mpmath.pi ** 2 / (tail + 8)
 
 
 def _log_moment_mp(h, d, c, w, tail, step):
@@ -457,15 +401,15 @@ def _log_moment_mp(h, d, c, w, tail, step):
     mean = d * (c * w).sum()
     ct = c / mean
     m = _split_form(float(h))
-    j0, n, x_left, x_right = _plan(h, d, list(ct), list(w), m, tail, step, mpmath)
-    u = np.array([step * (j0 + j) for j in range(n)], dtype=object)
-    x, jac = _map(u, x_left, x_right, _MP)
+    j0, n, x_left, x_right = _plan_row(h, d, ct, m, tail, step, MP)
+    u = quadrature.points(j0, n, step, MP)
+    x, jac = quadrature.nodes(u, x_left, x_right, MP)
     atom = sum((wi for wi, ci in zip(w, c) if ci == 0), mpmath.mpf(0))
     alive = sum((wi for wi, ci in zip(w, c) if ci > 0), mpmath.mpf(0))
     log_p0 = d * mpmath.log1p(-alive) if alive < 1 else mpmath.ninf
     lgm = _log_scaled_factorial(m) if m > _M_SMALL else None
-    f = _integrand(x, h, d, 2 * ct[:, None], w[:, None], atom, m, _MP, lgm, log_p0)
-    return _combine(f, jac, step, h, d, mean, log_p0, m, _MP)
+    f = _integrand(x, h, d, 2 * ct[:, None], w[:, None], atom, m, MP, lgm, log_p0)
+    return _combine(f, jac, step, h, d, mean, log_p0, m, MP)
 
 
 # Seconds per node of log_moment_mp at ~200 working bits for the Frullani / small
@@ -474,21 +418,19 @@ def _log_moment_mp(h, d, c, w, tail, step):
 _SECONDS_PER_NODE = 1e-4
 
 
-def work_estimate_mp(h, d, c, w, prec):
+def work_estimate_mp(h: Any, d: int, c: Sequence[Any], w: Sequence[Any], prec: int) -> float:
     """Rough seconds log_moment_mp(h, d, c, w) takes at ``prec`` bits (its node count
     from the same plan, times a per-node cost); cheap, so a caller can compare routes
     and refuse work beyond the budget before starting it."""
     d = int(d)
-    extra = int(math.log2(max(d, 1))) + int(math.log2(float(h) + 2)) * 2
-    bits = prec + 24 + extra
+    bits = prec + _guard_bits(d, h)
     with mpmath.workprec(64):
         c = [mpmath.mpf(ci) for ci in c]
         w = [mpmath.mpf(wi) for wi in w]
         mean = d * mpmath.fsum(ci * wi for ci, wi in zip(c, w))
         ct = [ci / mean for ci in c]
-        tail = mpmath.mpf(prec + 8) * mpmath.ln2
-        step = mpmath.pi ** 2 / (tail + 8)
+        tail, step = _tail_step(prec)
         m = _split_form(float(h))
-        n = _plan(mpmath.mpf(h), d, ct, w, m, tail, step, mpmath)[1]
+        n = _plan_row(mpmath.mpf(h), d, ct, m, tail, step, MP)[1]
     return (n * _SECONDS_PER_NODE * max(1.0, bits / 200) ** 0.75
             * (1 + m * m / 50 + len(c) * m / 50 + len(c) / 8))
