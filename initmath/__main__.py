@@ -248,25 +248,40 @@ def _parser():
         epilog=__doc__.split("Examples::", 1)[1], formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--version", action="version", version=f"initmath {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    for add_command in (_sigma_parser, _table_parser, _plot_parser, _claims_parser):
+        command = add_command(sub)
+        command.set_defaults(_parser=command)
+    sub.add_parser("verify", help="run the Monte Carlo verification (python -m verification)",
+                   add_help=False)
+    sub.add_parser("experiments", help="rerun the papers' training experiments "
+                                       "(python -m experiments)", add_help=False)
+    return parser
 
+
+def _dps_argument(parser):
+    parser.add_argument("--dps", type=integer_option("dps", 1, _validate.DPS_MAX),
+                        help=f"decimal digits (mpmath), in [1, {_validate.DPS_MAX}] "
+                             "(default: float64)")
+
+
+def _sigma_parser(sub):
     sigma = sub.add_parser("sigma", help="critical sigma at one point, with context")
-    sigma.set_defaults(_parser=sigma)
     sigma.add_argument("--s", type=_real_option("s", 0, low_open=True), required=True,
                        help="moment order s > 0")
     sigma.add_argument("--d", type=integer_option("d"), required=True,
                        help="width, an integer in [1, 2**53]")
     sigma.add_argument("--a", type=_real_option("a", 0, 1), default=0.0,
                        help="negative slope in [0, 1] (default: 0)")
-    sigma.add_argument("--dps", type=integer_option("dps", 1, _validate.DPS_MAX),
-                       help=f"decimal digits (mpmath), in [1, {_validate.DPS_MAX}] "
-                            "(default: float64)")
+    _dps_argument(sigma)
     sigma.add_argument("--order", type=integer_option("order", 1, ORDER_MAX), default=3,
                        help=f"terms of the 1/d expansion, in [1, {ORDER_MAX}] (default: 3)")
+    return sigma
 
+
+def _table_parser(sub):
     table = sub.add_parser("table", help="a table of one quantity over a grid",
                            formatter_class=argparse.RawTextHelpFormatter,
                            description=_GRID_HELP)
-    table.set_defaults(_parser=table)
     kinds = table.add_subparsers(dest="kind", required=True)
     for name, spec in tables.KINDS.items():
         kind = kinds.add_parser(name, help=spec.title, description=_GRID_HELP,
@@ -289,21 +304,25 @@ def _parser():
              help="stop once the table would take longer than this; 0: no limit "
                   "(default: 30)")
         if spec.takes_dps:
-            kind.add_argument("--dps", type=integer_option("dps", 1, _validate.DPS_MAX),
-                              help=f"decimal digits (mpmath), in [1, {_validate.DPS_MAX}] "
-                                   "(default: float64)")
+            _dps_argument(kind)
         else:
             kind.set_defaults(dps=None)
+    return table
+
+
+def _plot_parser(sub):
     plot = sub.add_parser("plot", help="a figure from the exact formulas (+ Monte Carlo)")
-    plot.set_defaults(_parser=plot)
     plot.add_argument("name", choices=_PLOT_NAMES)
     plot.add_argument("--out", required=True, help="FILE.png or FILE.pdf")
     _add(plot, "no-monte-carlo", action="store_true", help="curves only (no torch needed)")
     plot.add_argument("--seed", type=integer_option("seed", 0, SEED_MAX), default=0,
                       help="seed of the simulations, in [0, 2**63 - 1] (default: 0)")
     plot.add_argument("--quick", action="store_true", help="small simulation budgets")
+    return plot
+
+
+def _claims_parser(sub):
     claims = sub.add_parser("claims", help="the paper-claims report (markdown)")
-    claims.set_defaults(_parser=claims)
     claims.add_argument("--out", required=True, help="markdown file to write")
     claims.add_argument("--verification", metavar="JSON",
                         help="results of initmath verify --json FILE, to show each "
@@ -311,11 +330,7 @@ def _parser():
     claims.add_argument("--experiments", metavar="DIR",
                         help="the training-experiment tables (python -m experiments --out "
                              "DIR); default: docs/experiments in the current directory")
-    sub.add_parser("verify", help="run the Monte Carlo verification (python -m verification)",
-                   add_help=False)
-    sub.add_parser("experiments", help="rerun the papers' training experiments "
-                                       "(python -m experiments)", add_help=False)
-    return parser
+    return claims
 
 
 def main(argv=None):

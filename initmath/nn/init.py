@@ -702,8 +702,33 @@ def init_model_(model: nn.Module, scheme: str = "fractional-moment", *,
     >>> bool((net[0].bias == 0).all()), report.skipped
     (True, [])
     """
+    names = _check_init_arguments(scheme, params, warn, generator, override_a)
+    if override_a is not None:
+        override_a = _validate.real_scalar(override_a, "override_a", 0, 1)
+    stated = params.pop("a", None) if "a" in names else None
+    if stated is not None:
+        stated = _validate.real_scalar(stated, "a", 0, 1)
+    plan, skipped_layers = _plan_layers(model, scheme, params, override_a, stated)
+    skipped = _skipped_parameters(model, plan, skipped_layers, scheme)
+    for _, m, record in plan:
+        _fill(m.weight, record.std, generator)
+        if m.bias is not None:
+            with torch.no_grad():
+                m.bias.zero_()
+    if skipped and warn:
+        listed = ", ".join(f"{p.name!r}" for p in skipped[:6]) + (
+            f" and {len(skipped) - 6} more" if len(skipped) > 6 else "")
+        warnings.warn(f"init_model_ left {len(skipped)} parameter(s) unchanged that no "
+                      f"{scheme} scale covers: {listed} (see the report's .skipped; "
+                      "warn=False silences this)", InitCoverageWarning, stacklevel=2)
+    return InitReport([record for _, _, record in plan], skipped)
+
+
+def _check_init_arguments(scheme, params, warn, generator, override_a):
+    """The scheme's parameter names, after checking init_model_'s arguments (before any
+    layer is looked at, in the order the errors have always been raised)."""
     _validate.choice(scheme, "scheme", SCHEMES)
-    _std_of, names = _SCHEMES[scheme]
+    names = _SCHEMES[scheme][1]
     unknown = sorted(set(params) - set(names))
     if unknown:
         raise ValueError(f"scheme={scheme!r} takes the parameters {', '.join(names)}; "
@@ -717,25 +742,33 @@ def init_model_(model: nn.Module, scheme: str = "fractional-moment", *,
         if params.get("a") is not None:
             raise ValueError("pass either a (checked against the model) or override_a "
                              "(used for every layer), not both")
-        override_a = _validate.real_scalar(override_a, "override_a", 0, 1)
-    stated = params.pop("a", None) if "a" in names else None
-    if stated is not None:
-        stated = _validate.real_scalar(stated, "a", 0, 1)
+    return names
+
+
+def _layer_activation(name, m, scheme, override_a, stated, following):
+    """(activation, slope) that a layer's scale is computed for; a stated slope that the
+    model contradicts is an error."""
+    if scheme == "xavier":
+        return "any", None
+    if override_a is not None:
+        return "override", override_a
+    activation, slope = following.get(id(m), (_UNKNOWN, None))
+    if stated is not None and activation not in ("identity", _UNKNOWN) and \
+            slope is not None and slope != stated:
+        raise ValueError(f"a={stated:g} disagrees with the model: layer {name!r} is "
+                         f"followed by {activation}; drop a (the model's slopes are "
+                         f"used) or pass override_a={stated:g} to force it")
+    return activation, slope
+
+
+def _plan_layers(model, scheme, params, override_a, stated):
+    """[(name, layer, InitRecord)] for the layers with a scale, and {id(layer): reason}
+    for those without one; every std is computed and checked before any is drawn."""
     layers = _layers(model)
     following = {} if override_a is not None or scheme == "xavier" else _followers(model)
     plan, skipped_layers = [], {}
     for name, m in layers:
-        if scheme == "xavier":
-            activation, slope = "any", None
-        elif override_a is not None:
-            activation, slope = "override", override_a
-        else:
-            activation, slope = following.get(id(m), (_UNKNOWN, None))
-            if stated is not None and activation not in ("identity", _UNKNOWN) and \
-                    slope is not None and slope != stated:
-                raise ValueError(f"a={stated:g} disagrees with the model: layer {name!r} is "
-                                 f"followed by {activation}; drop a (the model's slopes are "
-                                 f"used) or pass override_a={stated:g} to force it")
+        activation, slope = _layer_activation(name, m, scheme, override_a, stated, following)
         if scheme != "xavier" and override_a is None and slope is None:
             skipped_layers[id(m)] = (
                 f"layer followed by {activation}: no {scheme} scale for it" if activation !=
@@ -757,27 +790,22 @@ def init_model_(model: nn.Module, scheme: str = "fractional-moment", *,
                     else slope)
         plan.append((name, m, InitRecord(name, tuple(m.weight.shape), std, activation,
                                          record_a)))
+    return plan, skipped_layers
+
+
+def _skipped_parameters(model, plan, skipped_layers, scheme):
+    """Every parameter of the model that the plan leaves unchanged, with the reason."""
     done = {id(m) for _, m, _ in plan}
-    skipped, owners = [], {}
+    owners = {}
     for module_name, module in model.named_modules():
         for param_name, param in module.named_parameters(recurse=False):
             full = f"{module_name}.{param_name}" if module_name else param_name
             owners.setdefault(id(param), (full, module, param_name, param))
+    skipped = []
     for full, module, param_name, param in owners.values():
         if id(module) in done and param_name in ("weight", "bias"):
             continue
         reason = skipped_layers.get(id(module)) if param_name in ("weight", "bias") else None
         skipped.append(SkippedParameter(full, tuple(param.shape), reason or (
             f"{type(module).__name__}.{param_name}: no {scheme} scale for this parameter")))
-    for _, m, record in plan:
-        _fill(m.weight, record.std, generator)
-        if m.bias is not None:
-            with torch.no_grad():
-                m.bias.zero_()
-    if skipped and warn:
-        listed = ", ".join(f"{p.name!r}" for p in skipped[:6]) + (
-            f" and {len(skipped) - 6} more" if len(skipped) > 6 else "")
-        warnings.warn(f"init_model_ left {len(skipped)} parameter(s) unchanged that no "
-                      f"{scheme} scale covers: {listed} (see the report's .skipped; "
-                      "warn=False silences this)", InitCoverageWarning, stacklevel=2)
-    return InitReport([record for _, _, record in plan], skipped)
+    return skipped
