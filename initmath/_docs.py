@@ -38,14 +38,17 @@ def fill(function=None, **overrides):
     """Replace the ``%(name)s`` lines of ``function.__doc__`` by DOCDICT's fragments.
 
     ``@fill`` uses DOCDICT as it is; ``@fill(a="...")`` overrides or adds fragments for
-    one function.  A marker with no fragment raises KeyError at import time, so a typo
-    cannot reach the rendered documentation.
+    one function; a fragment may itself hold markers (each on its own line).  A marker
+    with no fragment raises KeyError at import time, so a typo cannot reach the rendered
+    documentation.
     """
     fragments = {**DOCDICT, **overrides}
 
     def decorate(f):
-        if f.__doc__:
-            f.__doc__ = _MARKER.sub(lambda m: _indented(m, fragments), f.__doc__)
+        doc = f.__doc__
+        while doc and _MARKER.search(doc):      # a fragment may name shared fragments
+            doc = _MARKER.sub(lambda m: _indented(m, fragments), doc)
+        f.__doc__ = doc
         return f
 
     return decorate if function is None else decorate(function)

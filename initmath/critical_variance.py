@@ -599,10 +599,8 @@ higher precision), exact to the working precision also when lower = 0.
 
 Parameters
 ----------
-s : float or array_like
-    Order of the preserved moment, 0 < s <= 1000.
-d : int or array_like
-    Layer width, integer >= 1.
+%(s)s
+%(d)s
 lower, upper : float, default 1/8 and 1/3
     The slope interval, 0 <= lower <= upper <= 1.  The defaults are
     torch.nn.RReLU's (the paper's Remark 8 prints them swapped, l = 1/3, u = 1/8).
