@@ -33,7 +33,7 @@ def main(argv=None):
         write_bytes = torch_rate(lambda: buffer.fill_(1.0), 4 * buffer.numel(), device)
         bound = min(normals, write_bytes / 4) / (d * d)
         achieved = torch_rate(lambda: simulate.norm_ratios(
-            [d] * (LAYERS + 1), [1.0] * LAYERS, batch, generator, device,
+            [d] * (LAYERS + 1), [1.0] * LAYERS, batch, generator,
             simulate.leaky_relu(0.0)), batch * LAYERS, device)
         report["widths"][d] = {"layer_samples_per_s": achieved, "bound": bound,
                                "normals_per_s": normals, "write_bytes_per_s": write_bytes,

@@ -14,7 +14,7 @@ CHECKS = {c.name: c for c in all_checks()}
 
 
 def gaussian_check(mean, sd, theory, *, rule="iid", negative=False, samples=64 * CHUNKS):
-    def draw(generator, n, device):
+    def draw(generator, n):
         return mean + sd * torch.randn(n, generator=generator, dtype=torch.float64)
     return Check(name=f"gaussian {mean} {sd} {theory} {rule}", area="test", params={},
                  simulate=draw, theory=theory, samples=samples, quick_samples=samples,
@@ -80,7 +80,7 @@ def test_norm_ratios_are_the_layers_of_a_real_network():
     """Recompute the ratios of one network by hand from the same weight draws."""
     widths, sigmas = [5, 7, 3], [0.8, 1.3]
     generator = torch.Generator().manual_seed(11)
-    ratios = simulate.norm_ratios(widths, sigmas, 2, generator, "cpu",
+    ratios = simulate.norm_ratios(widths, sigmas, 2, generator,
                                   simulate.leaky_relu(0.1), dtype=torch.float64)
     generator = torch.Generator().manual_seed(11)
     x = torch.ones(2, 5, dtype=torch.float64) / math.sqrt(5)
@@ -93,7 +93,7 @@ def test_norm_ratios_are_the_layers_of_a_real_network():
 
 def test_dead_relu_networks_give_zero_products_and_valid_ratios():
     generator = torch.Generator().manual_seed(0)
-    ratios = simulate.norm_ratios([1] * 11, [1.0] * 10, 4000, generator, "cpu",
+    ratios = simulate.norm_ratios([1] * 11, [1.0] * 10, 4000, generator,
                                   simulate.leaky_relu(0.0))
     assert (ratios == 0).any()
     # d = 1 ReLU: r = max(g, 0), so E r = 1/sqrt(2 pi) whatever happened before.

@@ -134,7 +134,7 @@ def test_window_variance_predicts_the_simulated_spread():
     check = CHECKS["E_ss||W||^2 discrete law, diagonal A, lr*lam_max=1"]
     quadratic = kl._Quadratic.at(kl.LARGE)
     window = check.params["window"]
-    values = check.simulate(torch.Generator().manual_seed(9), 2000, "cpu")
+    values = check.simulate(torch.Generator().manual_seed(9), 2000)
     predicted = quadratic.window_sd(np.ones(quadratic.K), window)
     # sample sd of 2000 values: relative s.e. ~ 1.7%; allow 8%
     assert float(values.std()) == pytest.approx(predicted, rel=0.08)

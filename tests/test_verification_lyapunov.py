@@ -23,7 +23,7 @@ CHECKS = {c.name: c for c in lyapunov.checks()}
 
 # ------------------------------------------------------------------ the KS check type
 def gaussian_ks(shift, *, negative=False, samples=64 * CHUNKS):
-    def draw(generator, n, device):
+    def draw(generator, n):
         return torch.randn(n, generator=generator, dtype=torch.float64)
     return core.DistributionCheck(
         name=f"ks gaussian {shift}", area="test", params={}, simulate=draw,

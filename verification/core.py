@@ -56,7 +56,7 @@ class Check:
     """One statistical check of one formula.
 
     name: unique, also the seed label; area: theory area (module name); params: what a
-    reader needs to know (shown in the report); simulate(generator, n, device) -> float64
+    reader needs to know (shown in the report); simulate(generator, n) -> float64
     tensor of n per-sample statistics; theory: the predicted mean; samples: default
     budget (quick runs use ``quick_samples``); rule: "iid" or "batch-means";
     sensitivity: d log(mean) / d log(sigma), to express the power as an error of sigma;
@@ -176,7 +176,7 @@ def _chunk_table(check, quick, chunks, reduce, width, row):
 def run_chunk(check, chunk, size, seed, device):
     """(count, sum, sum of squares) of the statistic minus theory for one chunk."""
     generator = _generator(seed, check, chunk, device)
-    values = check.simulate(generator, size, device).to(torch.float64) - check.theory
+    values = check.simulate(generator, size).to(torch.float64) - check.theory
     if not torch.isfinite(values).all():
         raise FloatingPointError(f"check {check.name}: non-finite statistic in chunk {chunk}")
     return [float(values.numel()), float(values.sum()), float((values * values).sum())]
@@ -237,7 +237,7 @@ class DistributionCheck:
     """A check that the simulated statistic has the law ``cdf`` (a continuous CDF):
     a one-sample Kolmogorov-Smirnov test over all the samples of all chunks.
 
-    simulate(generator, n, device) -> float64 tensor of at most n values (e.g. only the
+    simulate(generator, n) -> float64 tensor of at most n values (e.g. only the
     networks still alive: the values then follow the conditional law); cdf: a vectorised
     function of a float64 numpy array; samples / quick_samples: the number of simulated
     networks, drawn in CHUNKS reproducible chunks exactly as for :class:`Check`;
@@ -280,7 +280,7 @@ def ks_detectable_distance(n):
 def run_distribution_chunk(check, chunk, size, seed, device):
     """The values one chunk contributes (numpy float64, in simulation order)."""
     generator = _generator(seed, check, chunk, device)
-    values = check.simulate(generator, size, device).to(torch.float64).cpu().numpy()
+    values = check.simulate(generator, size).to(torch.float64).cpu().numpy()
     if not np.isfinite(values).all():
         raise FloatingPointError(f"check {check.name}: non-finite value in chunk {chunk}")
     return values

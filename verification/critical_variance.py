@@ -45,13 +45,13 @@ def _factor_rsd(s, d, a=0.0, keep_prob=1.0):
 
 
 def _statistic(widths, sigmas, activation, s, how, scale=1.0):
-    """A simulate(generator, n, device) for the s-th power of the norm ratios.
+    """A simulate(generator, n) for the s-th power of the norm ratios.
 
     how = "layer": mean over the layers of r_k^s (iid one-layer factors);
     how = "depth": prod_k r_k^s = ||x_L||^s / ||x_0||^s, times ``scale``.
     """
-    def simulate_(generator, n, device):
-        ratios = simulate.norm_ratios(widths, sigmas, n, generator, device, activation)
+    def simulate_(generator, n):
+        ratios = simulate.norm_ratios(widths, sigmas, n, generator, activation)
         if how == "layer":
             return (ratios ** s).mean(dim=1)
         return scale * torch.exp(s * torch.log(ratios).sum(dim=1))

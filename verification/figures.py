@@ -88,16 +88,15 @@ class _Simulator:
         where a ReLU state died): float64 sums are exact products of the norms."""
         generator = self.generator(label)
         ratios = self.simulate.norm_ratios([d] * (layers + 1), [sigma] * layers, n,
-                                           generator, generator.device,
-                                           self.simulate.leaky_relu(a))
+                                           generator, self.simulate.leaky_relu(a))
         with np.errstate(divide="ignore"):
             return np.log(ratios.cpu().numpy())
 
     def means(self, simulate, n, label):
-        """Sample mean and its standard error of an iid statistic simulate(generator, n,
-        device) (a check's simulator)."""
+        """Sample mean and its standard error of an iid statistic simulate(generator, n)
+        (a check's simulator)."""
         generator = self.generator(label)
-        return _mean_se(simulate(generator, n, generator.device).double().cpu().numpy())
+        return _mean_se(simulate(generator, n).double().cpu().numpy())
 
     def log_mean_exp(self, values):
         """log of the sample mean of exp(values) and its standard error by batch means.

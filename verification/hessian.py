@@ -31,7 +31,8 @@ def _quick(d_in, d_out):
 
 
 def spectral_norm_simulator(d_in, d_out, a):
-    def simulate_(generator, n, device):
+    def simulate_(generator, n):
+        device = generator.device
         w = torch.randn(n, d_out, d_in, generator=generator, device=device,
                         dtype=torch.float64)
         if a is not None:                   # slopes of f(z) = max(z, a z) at a random input

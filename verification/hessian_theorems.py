@@ -165,7 +165,7 @@ def _form_agreement(activation, scale):
     b = autograd form: 1 iff a = b, 1 - delta^2 / 2 at b = a (1 + delta), so rounding
     enters only at second order (a ratio's mean would carry any rounding bias at first
     order), and bounded in [-1, 1] (a ratio has heavy tails where b ~ 0, as for tanh)."""
-    def simulate_(generator, n, device):
+    def simulate_(generator, n):
         values = []
         for _ in range(n):
             depth = _integer(3, 4, generator)
@@ -204,7 +204,7 @@ def _order_slope(depth, layer_index):
     independent random tanh networks."""
     small, large = TANH_SCALES
 
-    def simulate_(generator, n, device):
+    def simulate_(generator, n):
         slopes = [(_log_gap(depth, layer_index, large, generator)
                    - _log_gap(depth, layer_index, small, generator))
                   / math.log(large / small) for _ in range(n)]
@@ -252,7 +252,7 @@ def _degree(activation, depth):
             linears[j].weight.mul_(factor)
         return math.log(_hessian_norm(model, loss_fn, batch, linears[k], generator))
 
-    def simulate_(generator, n, device):
+    def simulate_(generator, n):
         return _tensor([(one(generator, DEGREE_FACTOR) - one(generator, 1.0))
                         / math.log(DEGREE_FACTOR) for _ in range(n)], generator)
     return simulate_
@@ -339,7 +339,7 @@ def _calibration_statistic(activation, calibrate):
         norms = _jacobian_norms(model, fresh)
         return 1.0 + sum(map(math.log, norms)) / len(norms)
 
-    def simulate_(generator, n, device):
+    def simulate_(generator, n):
         return _tensor([one(generator) for _ in range(n)], generator)
     return simulate_
 

@@ -230,7 +230,8 @@ def _budget(sd, error, work_per_chain):
 
 def _window_simulation(make_problem, make_statistic, sigma0, starts, window, combine):
     """simulate(generator, n, device): combine(window means) of n fresh chains."""
-    def simulate_(generator, n, device):
+    def simulate_(generator, n):
+        device = generator.device
         problem = make_problem(device)
         return combine(window_means(problem, make_statistic(problem), n=n, sigma0=sigma0,
                                     starts=starts, window=window, generator=generator))

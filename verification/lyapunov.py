@@ -68,7 +68,7 @@ def _quick(samples, entries_per_sample, minimum=2 * CHUNKS):
 
 def _ratios(d, sigma, depth, a, n, generator):
     return simulate.norm_ratios([d] * (depth + 1), [sigma] * depth, n, generator,
-                                generator.device, simulate.leaky_relu(a))
+                                simulate.leaky_relu(a))
 
 
 def _alive_fraction(d, a, layers=1):
@@ -83,7 +83,7 @@ def _layer_statistic(d, sigma, a, transform):
     transitions are alive, those are iid copies of log sigma + log(Z') / 2, so the
     per-network mean is unbiased for E[transform(X)]; a network with no alive
     transition (probability 2^-8d) gives no value."""
-    def simulate_(generator, n, device):
+    def simulate_(generator, n):
         ratios = _ratios(d, sigma, LAYERS_PER_SAMPLE, a, n, generator)
         alive = ratios > 0
         values = torch.where(alive, transform(torch.log(ratios.clamp_min(1e-300))),
@@ -185,7 +185,7 @@ def s2_checks():
 def _log_norms(d, sigma, depth, a, alive_only=True):
     """simulate(generator, n, device): log||x_k|| (||x_0|| = 1) of the networks alive at
     depth k (ReLU), as float64."""
-    def simulate_(generator, n, device):
+    def simulate_(generator, n):
         ratios = _ratios(d, sigma, depth, a, n, generator)
         alive = (ratios > 0).all(dim=1)
         return torch.log(ratios[alive]).sum(dim=1)
@@ -250,7 +250,7 @@ def law_checks():
 
 # ------------------------------------------------------------------ ReLU death
 def _death(d, depth):
-    def simulate_(generator, n, device):
+    def simulate_(generator, n):
         ratios = _ratios(d, 1.0, depth, 0.0, n, generator)
         return (ratios == 0).any(dim=1).to(torch.float64)
     return simulate_
@@ -293,7 +293,7 @@ def _median(law):
 
 
 def _below(d, sigma, depth, threshold):
-    def simulate_(generator, n, device):
+    def simulate_(generator, n):
         ratios = _ratios(d, sigma, depth, 0.0, n, generator)
         alive = (ratios > 0).all(dim=1)
         return (torch.log(ratios[alive]).sum(dim=1) <= threshold).to(torch.float64)

@@ -21,17 +21,19 @@ import torch
 MEMORY_BYTES = {"cpu": 1 << 22, "cuda": 1 << 28}
 
 
-def norm_ratios(widths, sigmas, n, generator, device, activation, *, dtype=torch.float32):
+def norm_ratios(widths, sigmas, n, generator, activation, *, dtype=torch.float32):
     """Per-layer norm ratios of n independent networks: float64 tensor of shape (n, L).
 
     widths: d_0, ..., d_L; sigmas: the L weight standard deviations; activation(z,
-    generator) applies the nonlinearity (and any dropout) to a (batch, d) tensor.
+    generator) applies the nonlinearity (and any dropout) to a (batch, d) tensor.  The
+    networks are simulated on the generator's device.
     """
+    device = generator.device
     if len(sigmas) != len(widths) - 1:
         raise ValueError(f"{len(widths)} widths need {len(widths) - 1} sigmas, "
                          f"got {len(sigmas)}")
     largest = max(a * b for a, b in zip(widths[1:], widths[:-1]))
-    memory = MEMORY_BYTES[torch.device(device).type]
+    memory = MEMORY_BYTES[device.type]
     batch = max(1, memory // (largest * torch.finfo(dtype).bits // 8))
     parts = []
     buffer = torch.empty(min(batch, n) * largest, device=device, dtype=dtype)

@@ -34,7 +34,8 @@ def _budget(relative_sd, rule):
 
 
 def _trace_power(m, n, k, sigma):
-    def simulate_(generator, count, device):
+    def simulate_(generator, count):
+        device = generator.device
         w = sigma * torch.randn(count, m, n, generator=generator, device=device,
                                 dtype=torch.float64)
         s = w @ w.transpose(1, 2)
@@ -61,7 +62,8 @@ def _trace_check(m, n, k, *, negative=False):
 
 
 def ldlt_layer_simulator(m, n, sigma, alpha, gamma):
-    def simulate_(generator, count, device):
+    def simulate_(generator, count):
+        device = generator.device
         w0 = sigma * torch.randn(count, m, n, generator=generator, device=device,
                                  dtype=torch.float64)
         gram = w0.transpose(1, 2) @ w0 + alpha * torch.eye(n, device=device,
