@@ -9,10 +9,9 @@ Usage::
    d log-uniform integers in [1, 10^6], a uniform in [0, 1] (target >= 10^5 per second).
 3. ``dps=30`` for d = 10 ... 10^6 (target <= 0.2 s per value).
 """
-import argparse
 
 import numpy as np
-from _common import machine_info, print_machine, time_calls, write_json
+from _common import setup, time_calls, write_json
 
 from initmath import critical_sigma
 
@@ -29,13 +28,10 @@ def mixed_grid(n, seed=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    args = parser.parse_args(argv)
+    args, info = setup(__doc__.splitlines()[0], argv,
+                       quick={"action": "store_true", "help": "fewer repetitions"})
     repeat = 20 if args.quick else 200
-    report = {"machine": machine_info(), "scalar_us": {}, "dps30_s": {}}
-    print_machine(report["machine"])
+    report = {"machine": info, "scalar_us": {}, "dps30_s": {}}
 
     print("1. float64 scalar critical_sigma(1.0, d, 0.01), best of", repeat)
     for d in SCALAR_D:

@@ -4,7 +4,6 @@ Run ``python benchmarks/bench_hessian.py [--quick]``; prints JSON.  Exact result
 cached per shape, so each exact timing clears the cache first (cost of a new shape).
 """
 import json
-import sys
 import time
 
 import _common
@@ -69,12 +68,13 @@ def bench_slopes(quick):
     return rows
 
 
-def main():
-    quick = "--quick" in sys.argv
-    print(json.dumps({"machine": _common.machine_info(),
-                      "tracy_widom": bench_tracy_widom(),
-                      "exact": bench_exact(quick),
-                      "slopes": bench_slopes(quick)}, indent=1))
+def main(argv=None):
+    args, info = _common.setup(__doc__.splitlines()[0], argv,
+                               quick={"action": "store_true", "help": "fewer sizes"})
+    report = {"machine": info, "tracy_widom": bench_tracy_widom(),
+              "exact": bench_exact(args.quick), "slopes": bench_slopes(args.quick)}
+    print(json.dumps(report, indent=1))
+    _common.write_json(report, args.json)
 
 
 if __name__ == "__main__":

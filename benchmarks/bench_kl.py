@@ -16,11 +16,10 @@ On a shared machine with more runnable processes than cores, OpenBLAS' threads m
 the dense LAPACK calls of 3. and 4. 100-200x slower (measured: K = 100 Lyapunov 0.63 s
 instead of 3 ms); run with ``OPENBLAS_NUM_THREADS=1`` there.
 """
-import argparse
 
 import numpy as np
 import sympy
-from _common import machine_info, print_machine, time_calls, write_json
+from _common import setup, time_calls, write_json
 
 from initmath import kl
 from initmath.papers import horii_has
@@ -57,12 +56,15 @@ def bench_matrix():
     return rows
 
 
+LEAST_SQUARES_N = 1500
+
+
 def bench_least_squares():
     rows = {}
     rng = np.random.default_rng(1)
-    for K in (5, 10, 20, 30, 40):
-        X = rng.normal(size=(2000, K))
-        y = X @ rng.normal(size=K) + rng.normal(size=2000)
+    for K in (5, 10, 20, 30, 40):       # N K^4 <= 4e9, the function's work limit, at K = 40
+        X = rng.normal(size=(LEAST_SQUARES_N, K))
+        y = X @ rng.normal(size=K) + rng.normal(size=LEAST_SQUARES_N)
         _, t = time_calls(lambda: kl.least_squares_stationary(X, y, lr=0.02, batch_size=4), 3)
         rows[K] = t["best_s"]
     return rows
@@ -84,11 +86,8 @@ def bench_symbolic():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", metavar="PATH")
-    args = parser.parse_args(argv)
-    report = {"machine": machine_info()}
-    print_machine(report["machine"])
+    args, info = setup(__doc__.splitlines()[0], argv)
+    report = {"machine": info}
     report["bound"] = bound = bench_bound()
     print(f"1. kl_loss_bound, {bound['n']} sigma0 values: {bound['best_s']:.4f} s "
           f"({bound['per_value_ns']:.1f} ns per value)")
@@ -102,7 +101,7 @@ def main(argv=None):
         print(f"   K = {K:>4d}: {1e3 * row['continuous_s']:8.2f} ms / "
               f"{1e3 * row['discrete_s']:8.2f} ms")
     report["least_squares"] = least = bench_least_squares()
-    print("4. least_squares_stationary, N = 2000")
+    print(f"4. least_squares_stationary, N = {LEAST_SQUARES_N}")
     for K, seconds in least.items():
         print(f"   K = {K:>2d}: {seconds:8.4f} s")
     report["symbolic"] = symbolic = bench_symbolic()

@@ -7,28 +7,18 @@
 (c) log_moment_mp at 30+15 digits.
 Run: python benchmarks/bench_laplace_engine.py
 """
-import os
-import platform
-import sys
 import timeit
 
 import mpmath
 import numpy as np
+from _common import setup
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from initmath._engine.laplace import log_moment, log_moment_mp
 
 
-def main():
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")),
-                       cpu)
-    except OSError:
-        pass
-    print(f"machine: {platform.machine()} {cpu} cpus={os.cpu_count()} "
-          f"python={platform.python_version()} numpy={np.__version__} (best of 5)")
+def main(argv=None):
+    setup(__doc__.splitlines()[0], argv)
+    print("(timings: best of 5)")
     c = np.array([[1.0, 1e-4]])
     w = np.array([[0.5, 0.5]])
     print("(a) scalar, h=0.5, c=[1,1e-4] (target <= 60 us)")

@@ -8,10 +8,9 @@ Usage::
 2. the exact CDF of log||x_k|| at 1000 points, k = 1 ... 10^4 (target <= 0.5 s), including
    building the law (``log_norm_distribution``).
 """
-import argparse
 
 import numpy as np
-from _common import machine_info, print_machine, time_calls, write_json
+from _common import setup, time_calls, write_json
 
 from initmath import log_norm_distribution, lyapunov_exponent
 
@@ -26,11 +25,8 @@ def exact_cdf(k, d, a):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", metavar="PATH")
-    args = parser.parse_args(argv)
-    report = {"machine": machine_info(), "scalar_us": {}, "cdf_s": {}}
-    print_machine(report["machine"])
+    args, info = setup(__doc__.splitlines()[0], argv)
+    report = {"machine": info, "scalar_us": {}, "cdf_s": {}}
     print("1. float64 scalar lyapunov_exponent(0.1, d, 0.01), best of 200")
     for d in SCALAR_D:
         _, t = time_calls(lambda: lyapunov_exponent(0.1, d, 0.01), 200)

@@ -10,10 +10,9 @@ paper's series, vectorized), a naive term-by-term loop over the same equations, 
 times (best and median of N calls after one warm-up call), their relative difference,
 the speed-up, and the machine and date, and optionally writes all of it as JSON.
 """
-import argparse
 import math
 
-from _common import machine_info, print_machine, time_calls, write_json
+from _common import setup, time_calls, write_json
 from scipy.special import betaln, gammaln
 
 from initmath import moment_factor
@@ -50,13 +49,10 @@ def naive_theorem_7(s, d, a, rtol=SERIES_RTOL):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=20, help="timed calls per method")
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    args = parser.parse_args(argv)
-
+    args, info = setup(__doc__.splitlines()[0], argv, repeat={
+        "type": int, "default": 20, "help": "timed calls per method"})
     report = {
-        "machine": machine_info(),
+        "machine": info,
         "case": {"s": S, "d": D, "a": A, "series_rtol": SERIES_RTOL},
     }
     series_value, series_time = time_calls(
@@ -73,7 +69,6 @@ def main(argv=None):
     report["speedup_naive"] = naive_time["best_s"] / fast_time["best_s"]
     report["naive_rel_diff"] = abs(float(fast_value) / naive_value - 1)
 
-    print_machine(report["machine"])
     print(f"case     I_a(s={S}, d={D}, a={A})")
     print(f"series   {series_value!r:<22} best {series_time['best_s'] * 1e3:9.3f} ms, "
           f"median {series_time['median_s'] * 1e3:9.3f} ms (rtol {SERIES_RTOL:g})")
