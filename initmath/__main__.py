@@ -333,7 +333,7 @@ def _claims_parser(sub):
     return claims
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     """Run the command line on argv (default sys.argv[1:]); returns 0, or raises
     SystemExit(2) after one line on stderr."""
     argv = sys.argv[1:] if argv is None else list(argv)

@@ -6,6 +6,8 @@ fragment, so the numpydoc layout is kept.  Only the names below are replaced, so
 literal ``%`` elsewhere in a docstring needs no escaping.
 """
 import re
+from collections.abc import Callable
+from typing import Any
 
 DOCDICT = {
     "s": """\
@@ -34,7 +36,7 @@ def _indented(match, fragments):
                      for line in text.splitlines())
 
 
-def fill(function=None, **overrides):
+def fill(function: Callable | None = None, **overrides: str) -> Any:
     """Replace the ``%(name)s`` lines of ``function.__doc__`` by DOCDICT's fragments.
 
     ``@fill`` uses DOCDICT as it is; ``@fill(a="...")`` overrides or adds fragments for

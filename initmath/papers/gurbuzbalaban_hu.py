@@ -41,8 +41,8 @@ from .ledger import (
     verdict,
 )
 
-__all__ = ["paper_critical_sigma_leaky", "paper_critical_sigma_relu",
-           "paper_critical_variance_expansion"]
+__all__ = ["PAPER", "TITLE", "claims", "paper_critical_sigma_leaky",
+           "paper_critical_sigma_relu", "paper_critical_variance_expansion"]
 
 PAPER = "gurbuzbalaban-hu-2021"
 TITLE = ("Gürbüzbalaban & Hu (2021), *Fractional moment-preserving initialization schemes "

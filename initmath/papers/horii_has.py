@@ -17,7 +17,8 @@ import numpy as np
 from .. import kl
 from .ledger import RTOL, Claim, Evidence, from_experiment, relative_error, verdict
 
-__all__ = ["EquationCheck", "compare_with_paper", "printed_equations"]
+__all__ = ["PAPER", "TITLE", "EquationCheck", "claims", "compare_with_paper",
+           "printed_equations"]
 
 PAPER = "horii-has-2025"
 TITLE = ("Horii & Has (2025), *Optimal condition for initialization variance in deep "

@@ -9,6 +9,8 @@ from scipy import optimize
 from .. import ldlt
 from .ledger import NO_EXPERIMENT, Claim, not_checkable, verdict
 
+__all__ = ["PAPER", "TITLE", "claims"]
+
 PAPER = "juston-2026"
 TITLE = ("Juston et al. (2026), *LDLT L-Lipschitz network weight parameterization "
          "initialization* (abstract)")

@@ -16,6 +16,8 @@ from scipy import special
 from .. import hessian
 from .ledger import RTOL, Claim, Evidence, from_experiment, not_checkable, relative_error, verdict
 
+__all__ = ["PAPER", "TITLE", "claims"]
+
 PAPER = "skorski-2020"
 TITLE = "Skorski (2020), *Revisiting initialization of neural networks*"
 _WIDTHS = (6, 8, 8, 4)
