@@ -9,6 +9,7 @@ True
 Importing initmath does not import torch; the Monte Carlo checks live in the separate
 ``verification`` package.
 """
+from .activations import activation
 from .critical_variance import (
     critical_sigma,
     critical_sigmas,
@@ -20,6 +21,7 @@ from .critical_variance import (
     rrelu_critical_variance,
     rrelu_moment_factor,
 )
+from .finite_width import moment_map, moment_preserving_sigma
 from .hessian import expected_norm, glorot_sigma, hessian_glorot_ratio, hessian_sigma
 from .ldlt import ldlt_output_variance, ldlt_series_radius, ldlt_sigma_for_variance
 from .lyapunov import (
@@ -28,6 +30,15 @@ from .lyapunov import (
     log_norm_variance,
     lyapunov_exponent,
     stochastic_dominance,
+)
+from .mean_field import (
+    chi_1,
+    correlation_map,
+    depth_scales,
+    fixed_point_correlation,
+    fixed_point_variance,
+    gain,
+    variance_map,
 )
 
 __version__ = "0.1.0"
@@ -57,15 +68,22 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
+    "activation",
     "burn_in_steps",
+    "chi_1",
+    "correlation_map",
     "critical_sigma",
     "critical_sigma_expansion",
     "critical_sigmas",
     "critical_variance",
     "critical_variance_expansion",
+    "depth_scales",
     "discretization_error",
     "edge_sigma",
     "expected_norm",
+    "fixed_point_correlation",
+    "fixed_point_variance",
+    "gain",
     "glorot_sigma",
     "hessian_glorot_ratio",
     "hessian_sigma",
@@ -83,6 +101,8 @@ __all__ = [
     "lyapunov_exponent",
     "marchenko_pastur_moment",
     "moment_factor",
+    "moment_map",
+    "moment_preserving_sigma",
     "optimal_init_sigma",
     "optimized_loss_bound",
     "quadratic_kl_divergence",
@@ -91,6 +111,7 @@ __all__ = [
     "rrelu_critical_variance",
     "rrelu_moment_factor",
     "stochastic_dominance",
+    "variance_map",
     "wishart_mixed_moment",
     "wishart_spectral_moment",
     "wishart_trace_moment",

@@ -28,23 +28,35 @@ from scipy import special
 
 from . import _validate
 
-__all__ = ["ACTIVATIONS", "Activation", "activation"]
+__all__ = ["ACTIVATIONS", "Activation", "Derivative", "activation"]
 
 # SELU's constants (Klambauer et al. 2017), to the digits torch uses.
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
+_SQRT_2PI = math.sqrt(2 * math.pi)
+
+
+class Derivative(NamedTuple):
+    """phi' as float64 (``numpy``, elementwise on arrays) and as mpmath (``mpmath``, on one
+    number): the derivative almost everywhere, its value at a kink or jump being one of the
+    one-sided derivatives (a jump's delta is not part of it)."""
+
+    numpy: Callable[[Any], Any]
+    mpmath: Callable[[Any], Any]
 
 
 class Activation(NamedTuple):
     """phi as float64 (``numpy``, elementwise on arrays) and as mpmath (``mpmath``, on one
     number); ``breakpoints``: sorted x of kinks, jumps and zeros; ``slopes``: (1, a) when
-    phi(x) = x for x > 0 and a x for x < 0 (positively homogeneous), else None."""
+    phi(x) = x for x > 0 and a x for x < 0 (positively homogeneous), else None;
+    ``derivative``: phi' (a :class:`Derivative`; None for a user's callable unless given)."""
 
     name: str
     numpy: Callable[[Any], Any]
     mpmath: Callable[[Any], Any]
     breakpoints: tuple[float, ...]
     slopes: tuple[float, float] | None = None
+    derivative: Derivative | None = None
 
 
 def _leaky(negative_slope):
@@ -52,31 +64,51 @@ def _leaky(negative_slope):
     return Activation(f"leaky_relu(negative_slope={a:g})" if a not in (0, 1) else
                       ("relu" if a == 0 else "identity"),
                       lambda x: np.where(x > 0, x, a * np.asarray(x, float)),
-                      lambda x: x if x > 0 else a * x, (0.0,), (1.0, float(a)))
+                      lambda x: x if x > 0 else a * x, (0.0,), (1.0, float(a)),
+                      Derivative(lambda x: np.where(x > 0, 1.0, a),
+                                 lambda x: mpmath.mpf(1 if x > 0 else a)))
 
 
 def _elu(alpha, scale=1.0, name=None):
     return Activation(name or f"elu(alpha={alpha:g})",
                       lambda x: scale * np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))),
-                      lambda x: scale * (x if x > 0 else alpha * mpmath.expm1(x)), (0.0,))
+                      lambda x: scale * (x if x > 0 else alpha * mpmath.expm1(x)), (0.0,),
+                      derivative=Derivative(
+                          lambda x: scale * np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0))),
+                          lambda x: scale * (1 if x > 0 else alpha * mpmath.exp(x))))
 
 
 def _celu(alpha):
     return Activation(f"celu(alpha={alpha:g})",
                       lambda x: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0) / alpha)),
-                      lambda x: x if x > 0 else alpha * mpmath.expm1(x / alpha), (0.0,))
+                      lambda x: x if x > 0 else alpha * mpmath.expm1(x / alpha), (0.0,),
+                      derivative=Derivative(
+                          lambda x: np.where(x > 0, 1.0, np.exp(np.minimum(x, 0) / alpha)),
+                          lambda x: mpmath.mpf(1) if x > 0 else mpmath.exp(x / alpha)))
 
 
 def _gelu(approximate):
     if approximate == "none":
         return Activation("gelu", lambda x: x * special.ndtr(x),
-                          lambda x: x * mpmath.ncdf(x), (0.0,))
+                          lambda x: x * mpmath.ncdf(x), (0.0,), derivative=Derivative(
+                              lambda x: special.ndtr(x) + x * np.exp(-x * x / 2) / _SQRT_2PI,
+                              lambda x: mpmath.ncdf(x) + x * mpmath.npdf(x)))
     k = math.sqrt(2 / math.pi)
+
+    def derivative_mp(x):
+        c, u = mpmath.mpf("0.044715"), mpmath.sqrt(2 / mpmath.pi)
+        t = mpmath.tanh(u * (x + c * x ** 3))
+        return (1 + t) / 2 + x / 2 * (1 - t * t) * u * (1 + 3 * c * x * x)
+
     return Activation("gelu(approximate='tanh')",
                       lambda x: 0.5 * x * (1 + np.tanh(k * (x + 0.044715 * x ** 3))),
                       lambda x: x / 2 * (1 + mpmath.tanh(mpmath.sqrt(2 / mpmath.pi)
                                                          * (x + mpmath.mpf("0.044715")
-                                                            * x ** 3))), (0.0,))
+                                                            * x ** 3))), (0.0,),
+                      derivative=Derivative(
+                          lambda x: 0.5 * (1 + np.tanh(k * (x + 0.044715 * x ** 3)))
+                          + 0.5 * x * _sech2(k * (x + 0.044715 * x ** 3))
+                          * k * (1 + 3 * 0.044715 * x * x), derivative_mp))
 
 
 def _softplus(beta, threshold):
@@ -85,34 +117,56 @@ def _softplus(beta, threshold):
                       lambda x: np.where(beta * x > threshold, x,
                                          np.logaddexp(0, beta * np.asarray(x, float)) / beta),
                       lambda x: x if beta * x > threshold else mpmath.log1p(
-                          mpmath.exp(beta * x)) / beta, (threshold / beta,))
+                          mpmath.exp(beta * x)) / beta, (threshold / beta,),
+                      derivative=Derivative(
+                          lambda x: np.where(beta * x > threshold, 1.0, special.expit(beta * x)),
+                          lambda x: mpmath.mpf(1) if beta * x > threshold else
+                          1 / (1 + mpmath.exp(-beta * x))))
 
 
 def _hardtanh(min_val, max_val, name="hardtanh"):
     low, high = min_val, max_val
     points = tuple(sorted({low, high} | ({0.0} if low < 0 < high else set())))
     return Activation(name, lambda x: np.clip(x, low, high),
-                      lambda x: min(max(x, low), high), points)
+                      lambda x: min(max(x, low), high), points,
+                      derivative=Derivative(lambda x: np.where((x > low) & (x < high), 1.0, 0.0),
+                                            lambda x: mpmath.mpf(int(low < x < high))))
 
 
 def _shrink(lambd, hard):
+    outside = Derivative(lambda x: np.where(np.abs(x) > lambd, 1.0, 0.0),
+                         lambda x: mpmath.mpf(int(abs(x) > lambd)))
     if hard:
         return Activation(f"hardshrink(lambd={lambd:g})",
                           lambda x: np.where(np.abs(x) > lambd, x, 0.0),
-                          lambda x: x if abs(x) > lambd else 0 * x, (-lambd, lambd))
+                          lambda x: x if abs(x) > lambd else 0 * x, (-lambd, lambd),
+                          derivative=outside)
     return Activation(f"softshrink(lambd={lambd:g})",
                       lambda x: np.sign(x) * np.maximum(np.abs(x) - lambd, 0.0),
-                      lambda x: mpmath.sign(x) * max(abs(x) - lambd, 0), (-lambd, lambd))
+                      lambda x: mpmath.sign(x) * max(abs(x) - lambd, 0), (-lambd, lambd),
+                      derivative=outside)
 
 
 def _threshold(threshold, value):
     return Activation(f"threshold(threshold={threshold:g}, value={value:g})",
                       lambda x: np.where(x > threshold, x, value),
-                      lambda x: x if x > threshold else mpmath.mpf(value), (threshold,))
+                      lambda x: x if x > threshold else mpmath.mpf(value), (threshold,),
+                      derivative=Derivative(lambda x: np.where(x > threshold, 1.0, 0.0),
+                                            lambda x: mpmath.mpf(int(x > threshold))))
 
 
-def _fixed(name, f, f_mp, points):
-    return lambda: Activation(name, f, f_mp, points)
+def _fixed(name, f, f_mp, points, df, df_mp):
+    return lambda: Activation(name, f, f_mp, points, derivative=Derivative(df, df_mp))
+
+
+def _sech2(x):
+    """sech(x)^2 = 1 - tanh(x)^2 in float64, accurate in the tails and without overflow."""
+    e = np.exp(-2 * np.abs(x))
+    return 4 * e / (1 + e) ** 2
+
+
+def _sech2_mp(x):
+    return 1 / mpmath.cosh(x) ** 2
 
 
 # name -> (builder, {parameter: (default, low, high)}); torch module class names map here.
@@ -126,25 +180,41 @@ ACTIVATIONS: dict[str, tuple[Callable[..., Activation], dict]] = {
     "selu": (lambda: _elu(SELU_ALPHA, SELU_SCALE, "selu"), {}),
     "gelu": (_gelu, {"approximate": ("none", None, None)}),
     "silu": (_fixed("silu", lambda x: x * special.expit(x),
-                    lambda x: x / (1 + mpmath.exp(-x)), (0.0,)), {}),
+                    lambda x: x / (1 + mpmath.exp(-x)), (0.0,),
+                    lambda x: special.expit(x) * (1 + x * special.expit(-x)),
+                    lambda x: (1 + x / (1 + mpmath.exp(x))) / (1 + mpmath.exp(-x))), {}),
     "mish": (_fixed("mish", lambda x: x * np.tanh(np.logaddexp(0, x)),
-                    lambda x: x * mpmath.tanh(mpmath.log1p(mpmath.exp(x))), (0.0,)), {}),
+                    lambda x: x * mpmath.tanh(mpmath.log1p(mpmath.exp(x))), (0.0,),
+                    lambda x: np.tanh(np.logaddexp(0, x))
+                    + x * _sech2(np.logaddexp(0, x)) * special.expit(x),
+                    lambda x: mpmath.tanh(mpmath.log1p(mpmath.exp(x)))
+                    + x * _sech2_mp(mpmath.log1p(mpmath.exp(x))) / (1 + mpmath.exp(-x))), {}),
     "softplus": (_softplus, {"beta": (1.0, 0.0, None), "threshold": (20.0, 0.0, None)}),
-    "tanh": (_fixed("tanh", np.tanh, mpmath.tanh, (0.0,)), {}),
-    "sigmoid": (_fixed("sigmoid", special.expit, lambda x: 1 / (1 + mpmath.exp(-x)), ()), {}),
+    "tanh": (_fixed("tanh", np.tanh, mpmath.tanh, (0.0,), _sech2, _sech2_mp), {}),
+    "sigmoid": (_fixed("sigmoid", special.expit, lambda x: 1 / (1 + mpmath.exp(-x)), (),
+                       lambda x: special.expit(x) * special.expit(-x),
+                       lambda x: 1 / (mpmath.exp(x) + 2 + mpmath.exp(-x))), {}),
     "hardtanh": (_hardtanh, {"min_val": (-1.0, None, None), "max_val": (1.0, None, None)}),
     "relu6": (lambda: _hardtanh(0.0, 6.0, "relu6"), {}),
     "hardswish": (_fixed("hardswish", lambda x: x * np.clip(x + 3, 0, 6) / 6,
-                         lambda x: x * min(max(x + 3, 0), 6) / 6, (-3.0, 0.0, 3.0)), {}),
+                         lambda x: x * min(max(x + 3, 0), 6) / 6, (-3.0, 0.0, 3.0),
+                         lambda x: np.where(x > 3, 1.0, np.where(x > -3, (2 * x + 3) / 6, 0.0)),
+                         lambda x: mpmath.mpf(1) if x > 3 else
+                         ((2 * x + 3) / 6 if x > -3 else mpmath.mpf(0))), {}),
     "hardsigmoid": (_fixed("hardsigmoid", lambda x: np.clip(x / 6 + 0.5, 0, 1),
                            lambda x: min(max(x / 6 + mpmath.mpf(1) / 2, 0), 1),
-                           (-3.0, 3.0)), {}),
+                           (-3.0, 3.0), lambda x: np.where(np.abs(x) < 3, 1 / 6, 0.0),
+                           lambda x: mpmath.mpf(1) / 6 if abs(x) < 3 else mpmath.mpf(0)), {}),
     "softsign": (_fixed("softsign", lambda x: x / (1 + np.abs(x)),
-                        lambda x: x / (1 + abs(x)), (0.0,)), {}),
+                        lambda x: x / (1 + abs(x)), (0.0,),
+                        lambda x: 1 / (1 + np.abs(x)) ** 2, lambda x: 1 / (1 + abs(x)) ** 2), {}),
     "tanhshrink": (_fixed("tanhshrink", lambda x: x - np.tanh(x),
-                          lambda x: x - mpmath.tanh(x), (0.0,)), {}),
+                          lambda x: x - mpmath.tanh(x), (0.0,),
+                          lambda x: np.tanh(x) ** 2, lambda x: mpmath.tanh(x) ** 2), {}),
     "logsigmoid": (_fixed("logsigmoid", lambda x: -np.logaddexp(0, -np.asarray(x, float)),
-                          lambda x: -mpmath.log1p(mpmath.exp(-x)), ()), {}),
+                          lambda x: -mpmath.log1p(mpmath.exp(-x)), (),
+                          lambda x: special.expit(-np.asarray(x, float)),
+                          lambda x: 1 / (1 + mpmath.exp(x))), {}),
     "softshrink": (lambda lambd: _shrink(lambd, False), {"lambd": (0.5, 0.0, None)}),
     "hardshrink": (lambda lambd: _shrink(lambd, True), {"lambd": (0.5, 0.0, None)}),
     "threshold": (_threshold, {"threshold": (None, None, None), "value": (None, None, None)}),

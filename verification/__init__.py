@@ -30,7 +30,15 @@ def __getattr__(name):
 
 def all_checks():
     """Every registered check, area by area."""
-    from . import critical_variance, hessian, hessian_theorems, kl, lyapunov, wishart
+    from . import (
+        any_activation,
+        critical_variance,
+        hessian,
+        hessian_theorems,
+        kl,
+        lyapunov,
+        wishart,
+    )
     return [check for area in (critical_variance, lyapunov, wishart, hessian, hessian_theorems,
-                               kl)
+                               kl, any_activation)
             for check in area.checks()]
