@@ -21,7 +21,13 @@ from .critical_variance import (
     rrelu_critical_variance,
     rrelu_moment_factor,
 )
-from .finite_width import moment_map, moment_preserving_sigma
+from .finite_width import (
+    fixed_point_norm,
+    moment_map,
+    moment_map_expansion,
+    moment_preserving_sigma,
+    moment_preserving_sigma_b,
+)
 from .hessian import expected_norm, glorot_sigma, hessian_glorot_ratio, hessian_sigma
 from .ldlt import ldlt_output_variance, ldlt_series_radius, ldlt_sigma_for_variance
 from .lyapunov import (
@@ -82,6 +88,7 @@ __all__ = [
     "edge_sigma",
     "expected_norm",
     "fixed_point_correlation",
+    "fixed_point_norm",
     "fixed_point_variance",
     "gain",
     "glorot_sigma",
@@ -102,7 +109,9 @@ __all__ = [
     "marchenko_pastur_moment",
     "moment_factor",
     "moment_map",
+    "moment_map_expansion",
     "moment_preserving_sigma",
+    "moment_preserving_sigma_b",
     "optimal_init_sigma",
     "optimized_loss_bound",
     "quadratic_kl_divergence",

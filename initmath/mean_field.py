@@ -154,7 +154,12 @@ def _fixed_point_float(phi: Activation, sigma_w2: float, sigma_b2: float) -> flo
         return sigma_b2 / (1 - k)
 
     def excess(q):
-        return sigma_w2 * _second_moment(phi, q) + sigma_b2 - q
+        value = sigma_w2 * _second_moment(phi, q) + sigma_b2 - q
+        if not math.isfinite(value):
+            raise _validate.NotRepresentableError(
+                f"fixed_point_variance: the variance map overflows float64 at q = {q:g} "
+                f"(sigma_w2={sigma_w2!r}); use dps= or smaller parameters")
+        return value
 
     def resolved(q, h):
         """Whether q' - q = h is above the rounding of q' and q (~1e-15 relative): a sign
@@ -186,9 +191,15 @@ def _fixed_point_mp(phi: Activation, sigma_w2, sigma_b2, q0: float):
     if phi.slopes is not None:
         return sigma_b2 / (1 - sigma_w2 * _homogeneous_factor(phi, mp=True))
     tol = mpmath.mpf(2) ** (-mpmath.mp.prec + 4) * q0
-    return mpmath.findroot(lambda q: sigma_w2 * _second_moment(phi, q, mp=True) + sigma_b2 - q,
-                           (mpmath.mpf(q0), mpmath.mpf(q0) * (1 + mpmath.mpf(2) ** -40)),
-                           solver="secant", tol=tol ** 2, maxsteps=60)
+    try:
+        return mpmath.findroot(
+            lambda q: sigma_w2 * _second_moment(phi, q, mp=True) + sigma_b2 - q,
+            (mpmath.mpf(q0), mpmath.mpf(q0) * (1 + mpmath.mpf(2) ** -40)),
+            solver="secant", tol=tol ** 2, maxsteps=60)
+    except ValueError:                  # mpmath's multi-line "Could not find root"
+        raise ValueError(f"fixed_point_variance: the root q* ~ {q0:.6g} could not be refined "
+                         f"to the precision asked (dps); the map is too flat there "
+                         f"(chi_q ~ 1) -- use dps=None or fewer digits") from None
 
 
 def _fixed_point_guard(phi: Activation, sigma_w2: float, q0: float) -> int:
@@ -233,9 +244,15 @@ def _jumps(phi: Activation) -> list[float]:
     ulp either side)."""
     out = []
     for b in phi.breakpoints:
-        left = float(phi.numpy(np.array(np.nextafter(b, -np.inf))))
-        right = float(phi.numpy(np.array(np.nextafter(b, np.inf))))
-        if abs(right - left) > 1e-9 * max(1.0, abs(left), abs(right)):
+        x = np.array([np.nextafter(b, -np.inf), np.nextafter(b, np.inf)])
+        left, right = (float(v) for v in phi.numpy(x))
+        # A continuous phi moves by about |phi'| times the two ulps between the sides; a
+        # step below 1e-9 relative (torch's Softplus switch at its threshold, e^-20) is
+        # taken as continuous, as its contribution is below the rounding of the moments.
+        slope = (1.0 if phi.derivative is None
+                 else float(np.max(np.abs(phi.derivative.numpy(x)), initial=1.0)))
+        slack = 8 * (x[1] - x[0]) * slope + 1e-9 * max(1.0, abs(left), abs(right))
+        if abs(right - left) > slack:
             out.append(b)
     return out
 
@@ -264,8 +281,12 @@ def _evaluate(kernel, arrays, dps, guard=lambda *xs: guard_digits()):
     """kernel(*Python floats) elementwise: float64 (dps None) or at dps + guard(*xs)
     digits, rounded to dps (the floats then enter as exact mpmath numbers)."""
     if dps is None:
-        return unwrap(elementwise(lambda *xs: kernel(*(x.item() for x in xs)), *arrays,
-                                  dtype=float))
+        with np.errstate(over="ignore", invalid="ignore"):     # judged just below
+            out = elementwise(lambda *xs: kernel(*(x.item() for x in xs)), *arrays,
+                              dtype=float)
+        _validate.finite_result(out, "the result", hint="an intermediate moment of phi "
+                                "overflows float64; use dps= for an mpmath number")
+        return unwrap(out)
 
     def element(*xs):
         xs = [x.item() for x in xs]

@@ -8,7 +8,14 @@ import pytest
 from initmath import critical_sigma, moment_factor
 from initmath._engine.gaussian import expectation, expectation_mp, gaussian_rule
 from initmath.activations import activation
-from initmath.finite_width import moment_map, moment_preserving_sigma
+from initmath.finite_width import (
+    fixed_point_norm,
+    moment_map,
+    moment_map_expansion,
+    moment_preserving_sigma,
+    moment_preserving_sigma_b,
+)
+from initmath.mean_field import fixed_point_variance
 
 SMOOTH = ["gelu", "tanh", "silu", "selu"]
 
@@ -136,3 +143,221 @@ def test_bad_input(kwargs, match):
 def test_overflow_raises():
     with pytest.raises(ValueError, match="not representable"):
         moment_map(100.0, 2 ** 53, "selu", 10.0)
+
+
+# ------------------------------------------------------------------ the 1/d expansion
+@pytest.mark.parametrize("name", ["gelu", "tanh", "relu"])
+@pytest.mark.parametrize("d", [1, 7, 64])
+def test_expansion_is_exact_for_low_integer_moments(name, d):
+    """h = 1: no correction; h = 2: the 1/d term is all (d^2 mu^2 + d Var Y); h = 3: the
+    1/d^2 term completes it (E(1 + X)^3 = 1 + 3 E X^2 + E X^3)."""
+    args = (name, 0.9, 1.1, 0.3)
+    for s, order in [(2, 1), (2, 2), (4, 1), (4, 2), (6, 2)]:
+        assert moment_map_expansion(s, d, *args, order=order) == pytest.approx(
+            moment_map(s, d, *args), rel=1e-13)
+    assert moment_map_expansion(6, d, *args) != pytest.approx(moment_map(6, d, *args),
+                                                              rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["relu", "gelu", "tanh"])
+@pytest.mark.parametrize("s", [0.5, 1.0, 3.0])
+def test_first_order_error_is_the_second_order_term(name, s):
+    """d^2 (first order / exact - 1) tends to the 1/d^2 coefficient: the first-order
+    expansion is right to O(1/d^2), and the closed-form second-order term is its error."""
+    d = 10 ** 4
+    exact = moment_map(s, d, name, 1.1)
+    first, second = (moment_map_expansion(s, d, name, 1.1, order=k) for k in (1, 2))
+    assert d ** 2 * (exact - first) / first == pytest.approx(
+        d ** 2 * (second - first) / first, rel=3e-3)
+    assert abs(second / exact - 1) < 1e-11
+
+
+@pytest.mark.parametrize("name", ["relu", "tanh"])
+def test_second_order_error_is_cubic_in_one_over_d(name):
+    errors = [moment_map_expansion(1.0, d, name, 1.3, order=2) / moment_map(1.0, d, name, 1.3)
+              - 1 for d in (300, 3000)]
+    assert 500 < errors[0] / errors[1] < 2000
+
+
+def test_expansion_of_relu_in_closed_form_at_thirty_digits():
+    """ReLU: Y / mu = 2 max(g, 0)^2 has kappa_2 = 5, kappa_3 = 8 E g^6/2 - 12 E g^4/2
+    + 6 E g^2/2 - 1 = 44."""
+    s, d, c = mpmath.mpf("1.5"), 20, mpmath.mpf("0.75")
+    h = s / 2
+    with mpmath.workdps(40):
+        expected = (d * c ** 2 / 2) ** h * (1 + mpmath.binomial(h, 2) * 5 / d
+                                            + (mpmath.binomial(h, 3) * 44
+                                               + 3 * mpmath.binomial(h, 4) * 25) / d ** 2)
+    value = moment_map_expansion(1.5, d, "relu", 0.75, order=2, dps=30)
+    assert isinstance(value, mpmath.mpf)
+    assert mpmath.almosteq(value, expected, rel_eps=mpmath.mpf(10) ** -29)
+
+
+@pytest.mark.parametrize("name", ["gelu", "selu"])
+def test_expansion_float64_agrees_with_thirty_digits(name):
+    for order in (1, 2):
+        exact = moment_map_expansion(0.7, 12, name, 0.8, 1.1, 0.2, order=order, dps=30)
+        assert moment_map_expansion(0.7, 12, name, 0.8, 1.1, 0.2, order=order) == \
+            pytest.approx(float(exact), rel=1e-13)
+
+
+@pytest.mark.parametrize("order", [0, 3, 1.5])
+def test_expansion_order_must_be_one_or_two(order):
+    with pytest.raises(ValueError, match="order must"):
+        moment_map_expansion(1.0, 4, "gelu", 1.0, order=order)
+
+
+# ------------------------------------------------------------ the bias that preserves
+@pytest.mark.parametrize("a", [0.0, 0.3])
+@pytest.mark.parametrize("s, d", [(1.0, 8), (0.5, 2), (4.0, 64)])
+def test_preserving_bias_of_homogeneous_activation(a, s, d):
+    """c = sqrt(sigma^2 r^2 + sigma_b^2) = r * critical_sigma(s, d, a)."""
+    phi = activation("leakyrelu", negative_slope=a)
+    sigma, r = 0.4 * critical_sigma(s, d, a), 1.7
+    b = moment_preserving_sigma_b(s, d, phi, sigma, r=r)
+    assert math.hypot(sigma * r, b) == pytest.approx(r * critical_sigma(s, d, a), rel=1e-13)
+
+
+@pytest.mark.parametrize("name", SMOOTH)
+@pytest.mark.parametrize("s", [1.0, 2.0])
+def test_preserving_bias_and_preserving_sigma_are_inverse(name, s):
+    d, r = 16, 0.7
+    sigma = 0.5 * moment_preserving_sigma(s, d, name, r=r)
+    b = moment_preserving_sigma_b(s, d, name, sigma, r=r)
+    assert b > 0
+    assert moment_map(s, d, name, sigma, r, b) == pytest.approx(r ** s, rel=1e-12)
+    assert moment_preserving_sigma(s, d, name, r=r, sigma_b=b) == pytest.approx(sigma,
+                                                                                rel=1e-11)
+
+
+def test_preserving_bias_grows_as_sigma_falls():
+    sigmas = np.array([0.05, 0.1, 0.2])
+    b = moment_preserving_sigma_b(2.0, 16, "gelu", sigmas)
+    assert b.shape == (3,) and np.all(np.diff(b) < 0)
+
+
+def test_no_preserving_bias():
+    with pytest.raises(ValueError, match="no bias"):       # sigma alone is too large
+        moment_preserving_sigma_b(2.0, 16, "gelu", 2 * moment_preserving_sigma(2.0, 16, "gelu"))
+    with pytest.raises(ValueError, match="no sigma_b"):    # |tanh| < 1: norm < sqrt(d) < r
+        moment_preserving_sigma_b(2.0, 4, "tanh", 0.1, r=3.0)
+
+
+# ------------------------------------------------------------ the finite-width fixed point
+@pytest.mark.parametrize("name", ["tanh", "gelu", "selu", "sigmoid"])
+@pytest.mark.parametrize("d", [1, 16, 256])
+def test_second_moment_fixed_point_is_the_mean_field_one(name, d):
+    """s = 2: c*^2 = q* at sigma_w^2 = d sigma^2, and G'(r*) = sigma_w^2 dE phi(sqrt(q) g)^2
+    / dq at q* (by the derivative of the Gaussian density in its variance, no phi')."""
+    sigma, sigma_b = 1.2 / math.sqrt(d), 0.3
+    r, slope = fixed_point_norm(2.0, d, name, sigma, sigma_b)
+    q = fixed_point_variance(name, d * sigma ** 2, sigma_b ** 2)
+    assert sigma ** 2 * r ** 2 + sigma_b ** 2 == pytest.approx(q, rel=1e-12)
+    phi = activation(name)
+    chi_q = d * sigma ** 2 * expectation(lambda x: phi.numpy(x) ** 2 * (x * x / q - 1),
+                                         phi.breakpoints, math.sqrt(q)) / (2 * q)
+    assert slope == pytest.approx(chi_q, abs=1e-9)
+
+
+@pytest.mark.parametrize("a", [0.0, 0.5])
+@pytest.mark.parametrize("s, d", [(1.0, 16), (0.5, 3), (3.0, 100)])
+def test_fixed_point_of_homogeneous_activation(a, s, d):
+    """G(r) = sqrt(sigma^2 r^2 + sigma_b^2) / sigma_bar: r*^2 = sigma_b^2 / (sigma_bar^2
+    (1 - kappa^2)), G'(r*) = kappa^2, kappa = sigma / sigma_bar."""
+    phi = activation("leakyrelu", negative_slope=a)
+    bar = critical_sigma(s, d, a)
+    sigma, sigma_b = 0.6 * bar, 0.25
+    r, slope = fixed_point_norm(s, d, phi, sigma, sigma_b)
+    assert r == pytest.approx(sigma_b / bar / math.sqrt(1 - 0.36), rel=1e-13)
+    assert slope == pytest.approx(0.36, abs=1e-9)
+
+
+@pytest.mark.parametrize("name", ["tanh", "gelu"])
+def test_fixed_point_is_a_fixed_point_and_moves_with_the_bias(name):
+    s, d, sigma = 1.0, 32, 0.2
+    points = fixed_point_norm(s, d, name, sigma, [0.1, 0.3, 0.9])
+    assert np.all(np.diff(points.norm) > 0)                 # a larger bias, a larger r*
+    for r, b, slope in zip(points.norm, (0.1, 0.3, 0.9), points.slope):
+        assert moment_map(s, d, name, sigma, r, b) ** (1 / s) == pytest.approx(r, rel=1e-13)
+        assert 0 < slope < 1                                # stable
+        # the slope is the secant slope of G close to r*
+        g = [moment_map(s, d, name, sigma, r * (1 + e), b) ** (1 / s) for e in (-1e-4, 1e-4)]
+        assert (g[1] - g[0]) / (2e-4 * r) == pytest.approx(slope, rel=1e-6)
+
+
+def test_tanh_fixed_point_without_bias_appears_above_the_edge_of_chaos():
+    """tanh, no bias, s = 2: G(r)^2 = d E tanh(sigma r g)^2 < d sigma^2 r^2 and G(r) / r
+    falls from sigma sqrt(d) at r -> 0, so r* > 0 exists iff sigma sqrt(d) > 1."""
+    d = 64
+    r, slope = fixed_point_norm(2.0, d, "tanh", 1.05 / math.sqrt(d))
+    assert r > 0 and 0 < slope < 1
+    with pytest.raises(ValueError, match="no crossing"):
+        fixed_point_norm(2.0, d, "tanh", 0.95 / math.sqrt(d))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(activation="relu", sigma_b=0.0), "no crossing"),   # G linear: no isolated r*
+    (dict(sigma=10.0), "no crossing"),                       # grows without bound
+    (dict(s=0.0), "s must"), (dict(d=0), "d must"), (dict(sigma=-1.0), "sigma must"),
+    (dict(sigma_b=-1.0), "sigma_b must"),
+])
+def test_fixed_point_bad_input(kwargs, match):
+    args = dict(s=2.0, d=16, activation="gelu", sigma=0.2, sigma_b=0.1) | kwargs
+    with pytest.raises(ValueError, match=match):
+        fixed_point_norm(**args)
+
+
+# ------------------------------------------------------------------ dps of the roots
+def _agree(x, y, digits):
+    with mpmath.workdps(digits + 20):
+        return mpmath.almosteq(x, y, rel_eps=mpmath.mpf(10) ** -(digits - 1))
+
+
+def test_preserving_sigma_at_thirty_digits():
+    """ReLU, even s: critical_sigma at 30 digits; GELU: the 30-digit root agrees with a
+    45-digit one and with float64."""
+    assert _agree(moment_preserving_sigma(4, 8, "relu", r=1.5, dps=30),
+                  critical_sigma(4, 8, dps=40), 30)
+    sigma = moment_preserving_sigma(2, 16, "gelu", r=0.7, sigma_b=0.1, dps=30)
+    assert isinstance(sigma, mpmath.mpf)
+    assert _agree(sigma, moment_preserving_sigma(2, 16, "gelu", r=0.7, sigma_b=0.1, dps=45), 30)
+    assert float(sigma) == pytest.approx(moment_preserving_sigma(2, 16, "gelu", r=0.7,
+                                                                 sigma_b=0.1), rel=1e-14)
+
+
+@pytest.mark.parametrize("s, d", [(2, 16), (1.0, 1)])
+def test_preserving_bias_at_thirty_digits(s, d):
+    b = moment_preserving_sigma_b(s, d, "tanh", 0.1, r=0.7, dps=30)
+    assert _agree(b, moment_preserving_sigma_b(s, d, "tanh", 0.1, r=0.7, dps=45), 30)
+    with mpmath.workdps(50):
+        c = mpmath.sqrt(mpmath.mpf(0.1) ** 2 * mpmath.mpf(0.7) ** 2 + b ** 2)
+        assert _agree(moment_map(s, d, "tanh", 1.0, r=c, dps=40), mpmath.mpf(0.7) ** s, 30)
+
+
+def test_fixed_point_at_thirty_digits():
+    """s = 2: c*^2 is the mean-field q* at 30 digits (sigma_w^2 = d sigma^2 and sigma_b^2
+    exact in binary, as fixed_point_variance takes them as float64); ReLU: the closed
+    forms."""
+    d, sigma, sigma_b = 16, 0.3125, 0.25
+    r, slope = fixed_point_norm(2, d, "tanh", sigma, sigma_b, dps=30)
+    with mpmath.workdps(50):
+        sigma_w2, sigma_b2 = d * mpmath.mpf(sigma) ** 2, mpmath.mpf(sigma_b) ** 2
+        q = fixed_point_variance("tanh", sigma_w2, sigma_b2, dps=40)
+        assert _agree(mpmath.mpf(sigma) ** 2 * r ** 2 + sigma_b2, q, 30)
+    assert _agree(slope, fixed_point_norm(2, d, "tanh", sigma, sigma_b, dps=45).slope, 30)
+    bar = critical_sigma(4, 8, dps=40)
+    sigma = 0.6 * float(bar)
+    r, slope = fixed_point_norm(4, 8, "relu", sigma, 0.25, dps=30)
+    with mpmath.workdps(50):
+        kappa2 = (mpmath.mpf(sigma) / bar) ** 2
+        assert _agree(r, mpmath.mpf(0.25) / bar / mpmath.sqrt(1 - kappa2), 30)
+        assert _agree(slope, kappa2, 30)
+
+
+@pytest.mark.parametrize("function, args", [
+    (moment_preserving_sigma, (1.0, 4, "gelu")), (moment_preserving_sigma_b, (1.0, 4, "gelu", 0.1)),
+    (fixed_point_norm, (1.0, 4, "gelu", 0.2, 0.1)),
+])
+def test_roots_refuse_dps_for_fractional_moments_at_width_two_and_more(function, args):
+    with pytest.raises(ValueError, match="dps= needs"):
+        function(*args, dps=20)

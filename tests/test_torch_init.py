@@ -17,6 +17,7 @@ from torch import nn
 
 import initmath.nn.init as itorch
 from initmath import critical_sigma, hessian_sigma
+from initmath.activations import activation
 from initmath.nn import curvature as torch_tools
 from initmath.nn import (
     fractional_moment_normal_,
@@ -334,3 +335,143 @@ def test_empty_tensor_warns_like_torch(fill):
         assert fill(w) is w
     with pytest.raises(ValueError, match="mode|method"):     # arguments are still checked
         fill(w, **({"mode": "x"} if fill is fractional_moment_normal_ else {"method": "x"}))
+
+
+# --------------------------------------------------------------------------- any activation
+def test_elementwise_activation_stds_are_the_library_functions():
+    """GELU / SiLU / ELU / Tanh layers: the fractional-moment std is the exact finite-width
+    moment_preserving_sigma at the input norm rms sqrt(fan_in) (fan_out: the norm; fan_in:
+    the per-unit target, the norm target at rms sqrt(fan_out) times sqrt(fan_out / fan_in)),
+    and "kaiming" / "gain" use the exact mean-field gain, not torch's calculate_gain."""
+    from initmath.finite_width import moment_preserving_sigma
+    from initmath.mean_field import gain
+
+    model = nn.Sequential(nn.Linear(12, 20), nn.GELU(), nn.Linear(20, 20), nn.SiLU(),
+                          nn.Linear(20, 9), nn.ELU(alpha=0.5), nn.Linear(9, 16), nn.Tanh())
+    phis = ["gelu", "silu", activation("elu", alpha=0.5), "tanh"]
+    shapes = [(20, 12), (20, 20), (9, 20), (16, 9)]
+    for mode, rms, s in [("fan_out", 0.6, 1.5), ("fan_in", 0.3, 4.0)]:
+        report = init_model_(model, s=s, mode=mode, input_rms=rms)
+        assert [r.activation for r in report] == [
+            "GELU(approximate='none')", "SiLU", "ELU(alpha=0.5)", "Tanh"]
+        for record, phi, (fan_out, fan_in) in zip(report, phis, shapes):
+            r = rms * math.sqrt(fan_in)
+            target = rms * math.sqrt(fan_out if mode == "fan_in" else fan_in)
+            expected = float(moment_preserving_sigma(s, fan_out, phi, r=target)) * target / r
+            assert record.std == expected
+            assert record.a is None
+            assert record.moment_factor == pytest.approx(1, rel=1e-12)
+    for scheme in ("kaiming", "gain"):
+        report = init_model_(model, scheme, mode="fan_out")
+        for record, phi, (fan_out, _) in zip(report, phis, shapes):
+            assert record.std == float(gain(phi)) / math.sqrt(fan_out)
+    tanh = init_model_(model, "gain")[3]
+    assert tanh.std == pytest.approx(1.5925374197228 / 3, rel=1e-12)
+    assert abs(tanh.std * 3 - nn.init.calculate_gain("tanh")) > 0.07    # torch's 5/3
+
+
+def test_gain_moment_factor_is_the_variance_map():
+    """"gain" keeps the pre-activation variance 1 (the factor is taken at the input norm
+    1 / std), so its factor at s = 2 is 1 at any width, in both modes; ReLU's sigma forced
+    on a GELU / tanh / SELU layer (override_a=0) has the factor 2 E phi(z)^2, the
+    mean-field length map at q = 1, sigma_w^2 = 2 (an independent route)."""
+    from initmath.mean_field import variance_map
+    net = nn.Sequential(nn.Linear(24, 24), nn.GELU(), nn.Linear(24, 24), nn.ReLU(),
+                        nn.Linear(24, 24), nn.Tanh(), nn.Linear(24, 24), nn.SELU(),
+                        nn.Linear(24, 5), nn.GELU(), nn.Linear(5, 7))
+    for scheme in ("gain", "kaiming"):
+        for mode in ("fan_in", "fan_out"):
+            for record in init_model_(net, scheme, mode=mode):
+                assert record.moment_factor == pytest.approx(1, rel=1e-12)
+    forced = init_model_(net, "kaiming", override_a=0.0)
+    for record, name in zip(forced, ["gelu", "relu", "tanh", "selu"]):
+        assert record.std == pytest.approx(math.sqrt(2 / 24), rel=1e-15)   # torch's
+        assert record.moment_factor == pytest.approx(float(variance_map(1.0, name, 2.0)),
+                                                     rel=1e-12)
+    assert forced[1].moment_factor == pytest.approx(1, rel=1e-13)
+
+
+def test_piecewise_linear_layers_keep_their_exact_route():
+    """ReLU / LeakyReLU / PReLU layers get exactly (==) the stds they always had, whatever
+    input_rms (the moment map of a homogeneous phi depends on sigma alone), and these agree
+    with the general route, moment_preserving_sigma, to 1e-12."""
+    from initmath.finite_width import moment_preserving_sigma
+
+    net = nn.Sequential(nn.Linear(10, 30), nn.ReLU(), nn.Linear(30, 14), nn.LeakyReLU(0.2),
+                        nn.Linear(14, 14), nn.PReLU(), nn.Linear(14, 5))
+    slopes, shapes = [0.0, 0.2, 0.25, 1.0], [(30, 10), (14, 30), (14, 14), (5, 14)]
+    for s, mode in [(1.0, "fan_in"), (0.5, "fan_out"), (2.0, "fan_in")]:
+        general = [float(moment_preserving_sigma(s, fan_out, activation(
+            "leakyrelu", negative_slope=slope), r=3.0)) * (
+                math.sqrt(fan_out / fan_in) if mode == "fan_in" else 1)
+            for slope, (fan_out, fan_in) in zip(slopes, shapes)]
+        for rms in (1.0, 0.25):
+            report = init_model_(net, s=s, mode=mode, input_rms=rms, warn=False)
+            for record, slope, other in zip(report, slopes, general):
+                assert record.std == fractional_moment_std(record.shape, s, slope, mode)
+                assert record.a == slope
+                assert record.std == pytest.approx(other, rel=1e-12)
+                assert record.moment_factor == pytest.approx(1, rel=1e-12)
+    assert report[2].activation == "PReLU(negative_slope=0.25)"
+    assert [p.name for p in report.skipped] == ["5.weight"]          # PReLU's own slope
+
+
+def test_what_still_cannot_be_initialized():
+    """A bounded activation at an unreachable input scale, "hessian" for GELU, norms and
+    attention: listed with the reason, and a warning."""
+    net = nn.Sequential(nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 8), nn.GELU(),
+                        nn.Linear(8, 8), nn.LayerNorm(8), nn.Softmax(dim=-1))
+    with pytest.warns(itorch.InitCoverageWarning, match="left 6 parameter"):
+        report = init_model_(net)
+    assert [r.name for r in report] == ["2"]
+    reasons = {p.name: p.reason for p in report.skipped}
+    assert "Tanh" in reasons["0.weight"] and "input_rms" in reasons["0.weight"]
+    assert "LayerNorm" in reasons["4.weight"] and "5.weight" in reasons
+    assert [r.name for r in init_model_(net, input_rms=0.5, warn=False)] == ["0", "2"]
+    hessian = init_model_(net, "hessian", warn=False)
+    assert "no hessian scale" in {p.name: p.reason for p in hessian.skipped}["2.weight"]
+    with pytest.raises(ValueError, match="input_rms must"):
+        init_model_(net, input_rms=0.0)
+    with pytest.raises(ValueError, match=r"input_rms must be .* \[1e-06, 1e\+06\]"):
+        init_model_(net, input_rms=1e7)
+    with pytest.raises(ValueError, match="model layer '0': s must"):
+        init_model_(net, s=200.0)                         # Tanh, GELU: s <= 100
+    assert init_model_(nn.Sequential(nn.Linear(3, 3), nn.ReLU()), s=200.0)[0].moment_factor \
+        is None                                           # ReLU: std exists, moment_map not
+
+
+def _gelu_layer_ratios(width, depth, s, networks, batch, seed, **params):
+    """||x_l|| / ||x_0|| for l = 1..depth, shape (networks, batch, depth), of GELU MLPs
+    initialized by init_model_, inputs of norm sqrt(width) (unit mean square, the scale the
+    std is computed at); each network (row) is fresh, so rows are iid."""
+    net = nn.Sequential(*[m for _ in range(depth) for m in (nn.Linear(width, width),
+                                                            nn.GELU())])
+    g, rows = gen(seed), []
+    with torch.no_grad():
+        for _ in range(networks):
+            report = init_model_(net, generator=g, s=s, **params)
+            x = torch.randn(batch, width, generator=g, dtype=D)
+            x = x / x.norm(dim=1, keepdim=True) * math.sqrt(width)
+            norms = []
+            for layer in net[::2]:
+                x = nn.functional.gelu(x @ layer.weight.double().T)
+                norms.append(x.norm(dim=1) / math.sqrt(width))
+            rows.append(torch.stack(norms, 1))
+    return torch.stack(rows).numpy(), report
+
+
+def test_gelu_mlp_keeps_the_moment(one_thread):
+    """GELU, width 32, depth 10, s = 1: E||x_l||^s = ||x_0||^s at layer 1 (exact at the
+    input scale) and still at layers 2, 3 within the standard error (400 networks x 16
+    inputs).  Negative control: ReLU's sigma (override_a=0) on the GELU layers is rejected
+    at layer 1, where it matches its own predicted moment factor (0.959)."""
+    t_crit = stats.t.isf(ALPHA / 2, 399)
+    ratios, report = _gelu_layer_ratios(32, 10, 1.0, 400, 16, seed=40)
+    assert all(r.moment_factor == pytest.approx(1, rel=1e-12) for r in report)
+    for layer in range(3):
+        assert abs(_t_statistic(ratios[..., layer], 1.0, 1.0)) < t_crit
+    relu, report = _gelu_layer_ratios(32, 10, 1.0, 400, 16, seed=41, override_a=0.0)
+    predicted = report[0].moment_factor
+    assert predicted == pytest.approx(0.959068, abs=1e-6)
+    assert abs(_t_statistic(relu[..., 0], 1.0, 1.0)) > t_crit
+    assert abs(_t_statistic(relu[..., 0], 1.0, predicted)) < t_crit

@@ -30,6 +30,8 @@ _G_MAX = 40.0
 # 1e-17 of the total; h = 1/16 gives ~1e-15 relative accuracy for the integrands here.
 _STEP = 1 / 16
 _T_MAX = 3.3
+# Geometric cuts towards a peak: 4^600 spans any ratio of two float64 numbers.
+_MAX_CUTS = 600
 
 
 @functools.cache
@@ -50,7 +52,9 @@ def _pieces(breakpoints, scale, peaks, width):
     cuts = {s * p for p in _PARTITION for s in (-1.0, 1.0)}
     cuts |= {b / scale for b in breakpoints}
     if width is not None:
-        distances = width * 4.0 ** np.arange(0, max(1, math.ceil(math.log(scale / width, 4))))
+        # From the peak's width out to one standard deviation (scale), by factors of 4.
+        steps = math.ceil((math.log(scale) - math.log(width)) / math.log(4))
+        distances = width * 4.0 ** np.arange(0, min(max(1, steps), _MAX_CUTS))
         cuts |= {(z + s * e) / scale for z in peaks for e in distances for s in (-1.0, 1.0)}
     return np.array(sorted(c for c in cuts if abs(c) <= _G_MAX))
 
@@ -64,6 +68,11 @@ def gaussian_rule(breakpoints: Sequence[float], scale: float, *, peaks: Sequence
     exp(-t phi(x)^2) at the zeros of phi for large t: the pieces then shrink
     geometrically towards each peak, so one rule per piece resolves it.
     """
+    if not (math.isfinite(scale) and scale > 0) or (width is not None and not (
+            math.isfinite(width) and width > 0)):
+        raise ValueError(f"gaussian_rule: scale and width must be finite and > 0, got "
+                         f"scale={scale!r}, width={width!r} (the pre-activation standard "
+                         f"deviation underflowed or overflowed float64)")
     ends = _pieces(breakpoints, scale, peaks, width)
     left, right = ends[:-1, None], ends[1:, None]
     half = (right - left) / 2

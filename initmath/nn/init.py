@@ -14,8 +14,9 @@ hessian_normal_
     D_a W\rVert_2 = 1` (:func:`initmath.hessian_sigma`).
 init_model_
     Walk the ``nn.Linear`` / ``nn.Conv1d/2d/3d`` layers of a model, fill each weight for
-    the activation that follows it in the model, zero the biases and return what was done
-    (and what was left alone: listed, with a warning).
+    the activation that follows it in the model (any elementwise torch activation: exact
+    finite-width stds, :mod:`initmath.finite_width`), zero the biases and return what was
+    done (and what was left alone: listed, with a warning).
 
 The scales themselves are :func:`fractional_moment_std` and :func:`hessian_std` (floats,
 no sampling).  Fans are torch's own (``torch.nn.init._calculate_fan_in_and_fan_out``): a
@@ -32,9 +33,11 @@ share weights and see overlapping patches, so they are not the iid outputs of a 
 ``fan_in -> fan_out`` layer that the formula assumes (at s = 2, by linearity of the second
 moment, the formula is exact for stride 1 and circular padding).
 """
+import functools
 import math
 import warnings
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -42,8 +45,12 @@ import torch
 from torch import nn
 
 from .. import _docs, _validate
+from .. import finite_width as _finite_width
 from .. import hessian as _hessian
+from .. import mean_field as _mean_field
 from .._spectral_norm import EXACT_MAX_MIN_WIDTH
+from ..activations import ACTIVATIONS, Activation
+from ..activations import activation as _resolve_activation
 from ..critical_variance import S_MAX, S_MIN, critical_sigmas, rrelu_critical_sigma
 from ..hessian import METHODS as _HESSIAN_SIGMA_METHODS
 from ..hessian import glorot_sigma, hessian_sigma
@@ -71,8 +78,13 @@ HESSIAN_METHODS = ("auto",) + _HESSIAN_SIGMA_METHODS
 # mixes one exact Wishart value per likely number of active rows, so its cost grows with
 # fan_out (21 s at 128 x 128), while Tracy-Widom is already within 0.1% of it there.
 _AUTO_EXACT_RELU_MAX_FAN_OUT = 64
-SCHEMES = ("fractional-moment", "hessian", "kaiming", "xavier")
+SCHEMES = ("fractional-moment", "hessian", "kaiming", "gain", "xavier")
 LAYER_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+# input_rms (the input coordinates' root mean square the fractional-moment std of a
+# non-homogeneous activation is computed at): moment_preserving_sigma searches 8 decades
+# around the mean-field sigma, which reaches the target for every activation up to 1e6
+# (measured: none at 1e8) and down to 1e-8.
+INPUT_RMS_RANGE = (1e-6, 1e6)
 
 
 class InitRecord(NamedTuple):
@@ -90,18 +102,30 @@ class InitRecord(NamedTuple):
         What follows the layer, as read from the model: ``"ReLU"``,
         ``"LeakyReLU(negative_slope=0.01)"``, ``"RReLU(lower=0.125, upper=0.333)"``,
         ``"identity"`` (no activation: the output layer, or a layer followed directly by
-        another linear layer), ``"override"`` (``override_a`` was given) or ``"any"``
-        (the scheme ignores activations: ``"xavier"``).
+        another linear layer), any other elementwise activation with its parameters
+        (``"GELU(approximate='none')"``, ``"Tanh"``, ``"ELU(alpha=1)"``, ...),
+        ``"override"`` (``override_a`` was given) or ``"any"`` (the scheme ignores
+        activations: ``"xavier"``).
     a : float, tuple or None
         The slope the std was computed for: the negative-side slope (1.0 for identity;
         ``None`` for the hessian scheme's linear Jacobian), ``(lower, upper)`` for RReLU,
-        ``None`` for ``"xavier"``.
+        ``None`` for ``"xavier"`` and for activations that are not (leaky) ReLU.
+    moment_factor : float or None
+        The predicted one-layer factor on the moment the scheme keeps, 1 when it is kept
+        exactly (see :func:`init_model_`): ``"fractional-moment"`` at its s,
+        ``"kaiming"`` / ``"gain"`` at s = 2 and the input scale where the pre-activation
+        variance is 1 (the scale a gain is built for), for the activation in the model
+        (with ``override_a`` too: then it shows what the forced slope does to the model's
+        activation); None for RReLU (random slopes), for ``"hessian"`` and ``"xavier"``,
+        where the activation cannot be read, and where the moment is not representable in
+        float64 (s > 100).
     """
     name: str
     shape: tuple
     std: float
     activation: str = "override"
     a: object = None
+    moment_factor: float | None = None
 
 
 class SkippedParameter(NamedTuple):
@@ -511,10 +535,13 @@ def _xavier_std(tensor_or_shape, gain=1.0):
 
 
 # scheme -> (std of a weight, the keyword parameters it takes)
-_SCHEMES = {"fractional-moment": (fractional_moment_std, ("s", "a", "mode")),
+_SCHEMES = {"fractional-moment": (fractional_moment_std, ("s", "a", "mode", "input_rms")),
             "hessian": (hessian_std, ("a", "method")),
             "kaiming": (_kaiming_std, ("a", "mode")),
+            "gain": (_kaiming_std, ("a", "mode")),
             "xavier": (_xavier_std, ("gain",))}
+# The schemes whose std keeps a moment (s, or 2), and so have a predicted moment factor.
+_MOMENT_SCHEMES = ("fractional-moment", "kaiming", "gain")
 
 
 # Modules passed over when looking for the activation that follows a layer: they change
@@ -550,9 +577,24 @@ def _flat(sequential):
             yield module
 
 
+@dataclass(frozen=True)
+class _Elementwise:
+    """An elementwise activation other than (leaky) ReLU / RReLU: its description, which
+    names every parameter (it is the key of the caches below), and phi."""
+    description: str
+    phi: Activation = field(compare=False)
+
+
+def _parameter_text(value):
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else repr(value)
+
+
 def _activation(module):
     """(description, slope) of an activation module: slope a float in [0, 1], a pair
-    (lower, upper) for RReLU, or None if no theory covers it."""
+    (lower, upper) for RReLU, an :class:`_Elementwise` for any other elementwise torch
+    activation that :func:`initmath.activations.activation` resolves, or None if no theory
+    covers it."""
     name = type(module).__name__
     if type(module) is nn.ReLU:
         return "ReLU", 0.0
@@ -564,7 +606,18 @@ def _activation(module):
         lower, upper = float(module.lower), float(module.upper)
         text = f"RReLU(lower={lower:g}, upper={upper:g})"
         return text, ((lower, upper) if 0 <= lower <= upper <= 1 else None)
-    return name, None
+    if not type(module).__module__.startswith("torch."):
+        return name, None
+    try:
+        phi = _resolve_activation(module)
+    except ValueError:                      # not elementwise (Softmax, norms, ...)
+        return name, None
+    if phi.slopes is not None:              # PReLU with one slope: positively homogeneous
+        return f"{name}(negative_slope={phi.slopes[1]:g})", float(phi.slopes[1])
+    values = [f"{key}={_parameter_text(getattr(module, key))}"
+              for key in ACTIVATIONS[name.lower()][1] if hasattr(module, key)]
+    text = f"{name}({', '.join(values)})" if values else name
+    return text, _Elementwise(text, phi)
 
 
 def _followers(model):
@@ -602,17 +655,108 @@ def _rrelu_std(tensor_or_shape, s, lower, upper, mode):
     return _representable(std, f"the RReLU fractional-moment std (s = {s:g})")
 
 
+class _NoScale(Exception):
+    """The scheme has no std for this layer's activation (the message says why)."""
+
+
+def _input_scales(mode, fan_in, fan_out, rms):
+    """(r, t): the input norm r = rms sqrt(fan_in) and the t with E[r'^s | r] = t^s when
+    the moment ``mode`` names is kept: t = r ("fan_out", the norm) or rms sqrt(fan_out)
+    ("fan_in", each unit's mean square)."""
+    return rms * math.sqrt(fan_in), rms * math.sqrt(fan_out if mode == "fan_in" else fan_in)
+
+
+@functools.lru_cache(maxsize=512)
+def _preserving_std(phi, s, fan_in, fan_out, mode, rms):
+    """(std, None) keeping the moment of ``mode`` for phi (the exact finite-width
+    :func:`initmath.finite_width.moment_preserving_sigma`), or (None, why not).  The
+    moment map depends on sigma r only, so the per-unit target (fan_in) is the norm target
+    at the input norm rms sqrt(fan_out), rescaled by sqrt(fan_out / fan_in)."""
+    r, target = _input_scales(mode, fan_in, fan_out, rms)
+    try:
+        sigma = float(_finite_width.moment_preserving_sigma(s, fan_out, phi.phi, r=target))
+    except ValueError:
+        return None, (f"no weight std keeps E||x||^s (s = {s:g}) at the input scale "
+                      f"input_rms = {rms:g} (||x|| = {r:.6g}): the output of "
+                      f"{phi.description} cannot reach it; pass a smaller input_rms")
+    return sigma * target / r, None
+
+
+@functools.lru_cache(maxsize=512)
+def _exact_gain(phi):
+    """(gain, None): :func:`initmath.mean_field.gain` at q = 1, or (None, why not)."""
+    try:
+        return float(_mean_field.gain(phi.phi)), None
+    except ValueError as error:
+        return None, str(error)
+
+
+def _elementwise_std(scheme, weight, phi, params):
+    """std of a layer followed by an activation that is not (leaky) ReLU."""
+    fan_in, fan_out = _fans(weight)
+    mode = _validate.choice(params.get("mode", "fan_in"), "mode", MODES)
+    if scheme == "fractional-moment":
+        s = _validate.real_scalar(params.get("s", 1.0), "s", 0, _finite_width.S_MAX,
+                                  low_open=True)
+        std, why = _preserving_std(phi, s, fan_in, fan_out, mode,
+                                   params.get("input_rms", 1.0))
+        if std is None:
+            raise _NoScale(why)
+        return std
+    gain, why = _exact_gain(phi)
+    if gain is None:
+        raise _NoScale(why)
+    return gain / math.sqrt(fan_in if mode == "fan_in" else fan_out)
+
+
+@functools.lru_cache(maxsize=512)
+def _leaky(slope):
+    return _Elementwise(f"slope {slope!r}", _resolve_activation("leakyrelu",
+                                                                negative_slope=slope))
+
+
+@functools.lru_cache(maxsize=4096)
+def _factor(phi, s, fan_in, fan_out, mode, rms, std):
+    """E[r'^s | r] / target^s (:func:`_input_scales`) from the exact moment map, or None
+    where it is not representable in float64."""
+    r, target = _input_scales(mode, fan_in, fan_out, rms)
+    try:
+        moment = float(_finite_width.moment_map(s, fan_out, phi.phi, std, r=r))
+    except ValueError:
+        return None
+    return math.exp(math.log(moment) - s * math.log(target)) if moment > 0 else 0.0
+
+
+def _moment_factor(scheme, weight, slope, std, params):
+    """The predicted one-layer factor on the moment the scheme keeps (1: kept): at s and
+    input_rms for "fractional-moment"; for "kaiming" and "gain" at s = 2 and the input
+    norm 1 / std, where the pre-activation variance is 1 (the scale a gain is built for)."""
+    if scheme not in _MOMENT_SCHEMES or isinstance(slope, tuple):
+        return None
+    fan_in, fan_out = _fans(weight)
+    phi = slope if isinstance(slope, _Elementwise) else _leaky(float(slope))
+    if scheme == "fractional-moment":
+        s, rms = float(params.get("s", 1.0)), params.get("input_rms", 1.0)
+    else:
+        s, rms = 2.0, 1 / (std * math.sqrt(fan_in))
+    return _factor(phi, s, fan_in, fan_out, params.get("mode", "fan_in"), rms, std)
+
+
 def _layer_std(scheme, weight, slope, params):
     """std of one layer for the scheme at the slope read from the model (or overridden)."""
     if scheme == "xavier":
         return _xavier_std(weight, **params)
-    if isinstance(slope, tuple):
+    if isinstance(slope, _Elementwise):
         if scheme == "hessian":
-            return None                          # no spectral-norm law for random slopes
+            raise _NoScale(f"no {scheme} scale for it")
+        return _elementwise_std(scheme, weight, slope, params)
+    if isinstance(slope, tuple):
+        if scheme == "hessian":                  # no spectral-norm law for random slopes
+            raise _NoScale(f"no {scheme} scale for it")
         s = params.get("s", 1.0) if scheme == "fractional-moment" else 2.0
         mode = params.get("mode", "fan_in")
         return _rrelu_std(weight, s, *slope, _validate.choice(mode, "mode", MODES))
-    rest = {k: v for k, v in params.items() if k != "a"}
+    rest = {k: v for k, v in params.items() if k not in ("a", "input_rms")}
     if scheme == "hessian":
         return hessian_std(weight, a=None if slope == 1.0 else slope, **rest)
     return _SCHEMES[scheme][0](weight, a=slope, **rest)
@@ -632,27 +776,53 @@ def init_model_(model: nn.Module, scheme: str = "fractional-moment", *,
     The activation after a layer is read from the model's ``nn.Sequential`` chains (nested
     ones flattened; ``nn.Identity``, ``nn.Dropout*``, ``nn.Flatten`` and ``nn.Unflatten``
     are passed over): ``nn.ReLU`` (slope a = 0), ``nn.LeakyReLU`` (its
-    ``negative_slope``, in [0, 1]), ``nn.RReLU`` (its ``lower``, ``upper``, training-mode
-    random slopes: :func:`initmath.rrelu_critical_sigma`), or none: the end of the model
-    (the output layer) or another linear layer next, the identity (a = 1; linear Jacobian
-    for "hessian").  Everything else is not initialized and is listed in the report's
-    ``skipped``: a layer followed by another activation (GELU, Tanh, normalization, ...),
-    by RReLU under "hessian" (no law for random slopes), or whose activation cannot be read
-    (a layer outside an ``nn.Sequential``, or last in a chain inside another module); and
-    every other parameter of the model (embeddings, normalization weights,
-    ``nn.MultiheadAttention.in_proj_weight``, ``nn.ConvTranspose*``, ...).  With
-    ``warn=True`` (default) a non-empty ``skipped`` raises an :class:`InitCoverageWarning`
-    (a ``UserWarning``).
+    ``negative_slope``, in [0, 1]), ``nn.PReLU`` with one slope in [0, 1] (its current
+    value), ``nn.RReLU`` (its ``lower``, ``upper``, training-mode random slopes:
+    :func:`initmath.rrelu_critical_sigma`), or none: the end of the model (the output
+    layer) or another linear layer next, the identity (a = 1; linear Jacobian for
+    "hessian").  These piecewise-linear layers get the scale of the slope, exact and
+    independent of the input's scale.  A layer followed by any other elementwise torch
+    activation that :func:`initmath.activations.activation` resolves (GELU, SiLU, Tanh,
+    SELU, ELU, CELU, Softplus, Mish, Hardswish, Sigmoid, Hardtanh, ReLU6, ...) gets, under
+    ``"fractional-moment"``, the exact finite-width std that keeps
+    :math:`E\lVert x\rVert^s` through the layer at the input scale
+    :math:`\lVert x\rVert = \rho\sqrt{\mathrm{fan\_in}}` (``input_rms`` = rho, default
+    1: unit mean square per input coordinate),
+
+    .. math:: E\bigl[\lVert\phi(W x)\rVert^s \bigm| \lVert x\rVert = r\bigr] =
+              t^s, \qquad r = \rho\sqrt{\mathrm{fan\_in}},
+
+    with :math:`t = \rho\sqrt{\mathrm{fan\_out}}` for ``mode="fan_in"`` (each unit's
+    mean square kept) and t = r for ``mode="fan_out"`` (the norm kept), from
+    :func:`initmath.finite_width.moment_preserving_sigma` with d = fan_out (the map
+    depends on sigma r only, so the fan_in target is the norm target at input norm t,
+    times :math:`\sqrt{\mathrm{fan\_out}/\mathrm{fan\_in}}`); under ``"kaiming"`` and
+    ``"gain"`` the exact infinite-width gain :func:`initmath.mean_field.gain` (at
+    pre-activation variance 1): std = gain / sqrt(fan), not torch's ``calculate_gain``
+    (5/3 for tanh and 3/4 for SELU keep no moment).  A bounded activation (Tanh, Sigmoid,
+    Hardtanh, ...) cannot reach every target: such a layer is skipped with the reason (a
+    smaller ``input_rms`` helps).
+
+    Everything else is not initialized and is listed in the report's ``skipped``: a layer
+    followed by a module that is not an elementwise activation (normalization, Softmax,
+    ...), by an activation other than (leaky) ReLU under "hessian" (no spectral-norm law),
+    or whose activation cannot be read (a layer outside an ``nn.Sequential``, or last in a
+    chain inside another module); and every other parameter of the model (embeddings,
+    normalization weights, ``nn.MultiheadAttention.in_proj_weight``, ``nn.ConvTranspose*``,
+    ...).  With ``warn=True`` (default) a non-empty ``skipped`` raises an
+    :class:`InitCoverageWarning` (a ``UserWarning``).
 
     Parameters
     ----------
     model : nn.Module
-    scheme : {"fractional-moment", "hessian", "kaiming", "xavier"}
+    scheme : {"fractional-moment", "hessian", "kaiming", "gain", "xavier"}
         ``"fractional-moment"``: :func:`fractional_moment_std`, parameters ``s``, ``a``,
-        ``mode``.  ``"hessian"``: :func:`hessian_std`, parameters ``a``, ``method``.
-        ``"kaiming"``: ``torch.nn.init.kaiming_normal_``'s
+        ``mode``, ``input_rms`` (other activations: above; s <= 100 there).
+        ``"hessian"``: :func:`hessian_std`, parameters ``a``, ``method``.
+        ``"kaiming"`` and ``"gain"`` (the same scale): ``torch.nn.init.kaiming_normal_``'s
         :math:`\sqrt{2/((1+a^2)\,\mathrm{fan})}` (RReLU: :math:`1 + E U^2` in place of
-        :math:`1 + a^2`), parameters ``a`` (in [0, 1]), ``mode``.  ``"xavier"``:
+        :math:`1 + a^2`; other activations: the exact gain, above), parameters ``a`` (in
+        [0, 1]), ``mode``.  ``"xavier"``:
         ``torch.nn.init.xavier_normal_``'s
         :math:`\mathrm{gain}\sqrt{2/(\mathrm{fan\_in}+\mathrm{fan\_out})}`, parameter
         ``gain`` > 0; it ignores activations.  Defaults are those of the functions.
@@ -668,15 +838,23 @@ def init_model_(model: nn.Module, scheme: str = "fractional-moment", *,
     **params
         The scheme's parameters (above).  ``a``, if given, states the slope of the model's
         (leaky) ReLU activations: it must equal the slope read for every layer followed by
-        ReLU / LeakyReLU / RReLU (else ValueError; use ``override_a`` to force a slope);
-        layers without an activation stay identity.
+        ReLU / LeakyReLU / PReLU / RReLU (else ValueError; use ``override_a`` to force a
+        slope); layers without an activation stay identity.  ``input_rms`` (> 0, default
+        1): the root mean square of each layer's input coordinates,
+        :math:`\lVert x\rVert/\sqrt{\mathrm{fan\_in}}`, in [1e-6, 1e6], that the
+        fractional-moment std of a non-homogeneous activation is computed at
+        (piecewise-linear layers do not depend on it).
 
     Returns
     -------
     InitReport
-        A list of ``InitRecord(name, shape, std, activation, a)``, one per layer
-        initialized, with ``.skipped``: ``SkippedParameter(name, shape, reason)`` for every
-        parameter left unchanged.
+        A list of ``InitRecord(name, shape, std, activation, a, moment_factor)``, one per
+        layer initialized, with ``.skipped``: ``SkippedParameter(name, shape, reason)`` for
+        every parameter left unchanged.  ``moment_factor`` is the predicted one-layer
+        factor on the moment kept, from the exact :func:`initmath.finite_width.moment_map`:
+        :math:`E[\lVert x'\rVert^s \mid \lVert x\rVert = r] / t^s` (r, t as above; for
+        "kaiming" / "gain": s = 2 and r = 1 / std, where the pre-activation variance is 1,
+        the scale the exact gain keeps), 1 when the moment is kept.
 
     Raises
     ------
@@ -701,6 +879,23 @@ def init_model_(model: nn.Module, scheme: str = "fractional-moment", *,
     True
     >>> bool((net[0].bias == 0).all()), report.skipped
     (True, [])
+
+    Any elementwise activation: the exact finite-width std for GELU, whose predicted
+    moment factor is 1, and the exact gain for tanh under "gain":
+
+    >>> from initmath.finite_width import moment_preserving_sigma
+    >>> from initmath.mean_field import gain
+    >>> gelu = torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.GELU(),
+    ...                            torch.nn.Linear(32, 1))
+    >>> report = init_model_(gelu, s=1.0, mode="fan_out")
+    >>> sigma = float(moment_preserving_sigma(1.0, 32, "gelu", r=32 ** 0.5))
+    >>> report[0].activation, report[0].std == sigma
+    ("GELU(approximate='none')", True)
+    >>> abs(report[0].moment_factor - 1) < 1e-12
+    True
+    >>> tanh = torch.nn.Sequential(torch.nn.Linear(16, 8), torch.nn.Tanh())
+    >>> init_model_(tanh, "gain", warn=False)[0].std == float(gain("tanh")) / 16 ** 0.5
+    True
     """
     names = _check_init_arguments(scheme, params, warn, generator, override_a)
     if override_a is not None:
@@ -708,6 +903,9 @@ def init_model_(model: nn.Module, scheme: str = "fractional-moment", *,
     stated = params.pop("a", None) if "a" in names else None
     if stated is not None:
         stated = _validate.real_scalar(stated, "a", 0, 1)
+    if "input_rms" in params:
+        params["input_rms"] = _validate.real_scalar(params["input_rms"], "input_rms",
+                                                    *INPUT_RMS_RANGE)
     plan, skipped_layers = _plan_layers(model, scheme, params, override_a, stated)
     skipped = _skipped_parameters(model, plan, skipped_layers, scheme)
     for _, m, record in plan:
@@ -754,7 +952,7 @@ def _layer_activation(name, m, scheme, override_a, stated, following):
         return "override", override_a
     activation, slope = following.get(id(m), (_UNKNOWN, None))
     if stated is not None and activation not in ("identity", _UNKNOWN) and \
-            slope is not None and slope != stated:
+            slope is not None and not isinstance(slope, _Elementwise) and slope != stated:
         raise ValueError(f"a={stated:g} disagrees with the model: layer {name!r} is "
                          f"followed by {activation}; drop a (the model's slopes are "
                          f"used) or pass override_a={stated:g} to force it")
@@ -765,7 +963,7 @@ def _plan_layers(model, scheme, params, override_a, stated):
     """[(name, layer, InitRecord)] for the layers with a scale, and {id(layer): reason}
     for those without one; every std is computed and checked before any is drawn."""
     layers = _layers(model)
-    following = {} if override_a is not None or scheme == "xavier" else _followers(model)
+    following = {} if scheme == "xavier" else _followers(model)
     plan, skipped_layers = [], {}
     for name, m in layers:
         activation, slope = _layer_activation(name, m, scheme, override_a, stated, following)
@@ -779,17 +977,21 @@ def _plan_layers(model, scheme, params, override_a, stated):
             std = _layer_std(scheme, m.weight, slope, params)
         except ValueError as error:
             raise ValueError(f"model layer {name!r}: {error}") from None
-        if std is None:
-            skipped_layers[id(m)] = f"layer followed by {activation}: no {scheme} scale for it"
+        except _NoScale as why:
+            skipped_layers[id(m)] = f"layer followed by {activation}: {why}"
             continue
         try:
             _check_std(std, m.weight.dtype, name=f"model layer {name!r}")
         except ValueError as error:
             raise ValueError(f"model layer {name!r}: {error}") from None
         record_a = (None if scheme == "xavier" or (scheme == "hessian" and slope == 1.0)
-                    else slope)
+                    or isinstance(slope, _Elementwise) else slope)
+        # the factor is always that of the activation in the model (override_a included)
+        actual = slope if override_a is None else following.get(id(m), (_UNKNOWN, None))[1]
+        factor = None if actual is None else _moment_factor(scheme, m.weight, actual, std,
+                                                            params)
         plan.append((name, m, InitRecord(name, tuple(m.weight.shape), std, activation,
-                                         record_a)))
+                                         record_a, factor)))
     return plan, skipped_layers
 
 
