@@ -25,8 +25,8 @@ zoo (``_models.py``) and each AnyInit mode ("analytic", "empirical"):
    measures them (BatchNorm normalizes with the statistics of the batch: here the positions
    of the one input image).
 3. initmath: the exact finite-width E||x_l||^2 / d_l and its spread where initmath has it
-   (:func:`initmath_prediction`; now: MLPs with a positively homogeneous activation, ReLU
-   here).
+   (:func:`initmath_prediction`: MLPs of any activation, from the exact one-step law of
+   the norm chain, :func:`initmath.finite_depth.depth_law`; not yet the CNN or transformer).
 
 The table shows, per model and mode, the last layer and the layer with the largest |z|,
 z = (MC mean - prediction) / SE, among the layers whose output is random (LayerNorm's is
@@ -47,6 +47,7 @@ from _models import MLP_ACTIVATIONS, ModelSpec, zoo
 from initmath._cli import option_type
 from initmath.activations import activation
 from initmath.critical_variance import moment_factor
+from initmath.finite_depth import depth_law
 from initmath.nn.device import resolve_device
 from verification import simulate
 
@@ -233,16 +234,21 @@ def initmath_prediction(spec: ModelSpec, stds) -> dict[str, np.ndarray] | None:
 
         E||x_l||^2 / d = prod_k sigma_k^2 I_a(2, d),
         E(||x_l||^2 / d)^2 = prod_k sigma_k^4 I_a(4, d).
+
+    For any other activation (GELU, Tanh, ...), the law of ||x_l|| from the transfer
+    operator of the norm chain (:func:`initmath.finite_depth.depth_law`, x_0 of norm
+    sqrt(d_0)).
     """
     if spec.kind != "mlp":
         return None
     slopes = activation(spec.activation).slopes
-    if slopes is None:
-        # Issue 15: the general finite-width moment map (any activation) plugs in here,
-        # returning the same {"mean", "spread"} arrays for GELU, Tanh, ...
-        return None
-    a, d = slopes[1], spec.width
+    d = spec.width
     variance = np.asarray(stds, dtype=float) ** 2
+    if slopes is None:
+        law = depth_law(spec.depth, d, spec.activation, np.sqrt(variance),
+                        r0=math.sqrt(spec.input_shape[0]))
+        return {"mean": law.mean, "spread": law.spread}
+    a = slopes[1]
     mean = np.cumprod(variance * moment_factor(2.0, d, a))
     second = np.cumprod(variance ** 2 * moment_factor(4.0, d, a))
     return {"mean": mean, "spread": np.sqrt(np.maximum(second - mean ** 2, 0.0))}

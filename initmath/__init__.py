@@ -21,13 +21,6 @@ from .critical_variance import (
     rrelu_critical_variance,
     rrelu_moment_factor,
 )
-from .finite_width import (
-    fixed_point_norm,
-    moment_map,
-    moment_map_expansion,
-    moment_preserving_sigma,
-    moment_preserving_sigma_b,
-)
 from .hessian import expected_norm, glorot_sigma, hessian_glorot_ratio, hessian_sigma
 from .ldlt import ldlt_output_variance, ldlt_series_radius, ldlt_sigma_for_variance
 from .lyapunov import (
@@ -37,24 +30,23 @@ from .lyapunov import (
     lyapunov_exponent,
     stochastic_dominance,
 )
-from .mean_field import (
-    chi_1,
-    correlation_map,
-    depth_scales,
-    fixed_point_correlation,
-    fixed_point_variance,
-    gain,
-    variance_map,
-)
 
 __version__ = "0.1.0"
 
 # Load on first use: the symbolic expansions need sympy (~0.2 s to import), the KL module
-# scipy.linalg and scipy.sparse (~60 ms, a fifth of initmath's own import time).
+# scipy.linalg and scipy.sparse (~60 ms, a fifth of initmath's own import time), the
+# any-activation modules scipy.optimize (which imports scipy.sparse too).
 _LAZY = {"critical_variance_expansion": "asymptotics", "critical_sigma_expansion": "asymptotics",
          **{name: "wishart" for name in ("wishart_trace_moment", "wishart_mixed_moment",
                                          "wishart_spectral_moment", "marchenko_pastur_moment",
                                          "wishart_trace_moment_latex")},
+         **{name: "finite_width" for name in ("moment_map", "moment_map_expansion",
+                                              "moment_preserving_sigma",
+                                              "moment_preserving_sigma_b", "fixed_point_norm")},
+         **{name: "mean_field" for name in ("variance_map", "fixed_point_variance", "chi_1",
+                                            "correlation_map", "fixed_point_correlation",
+                                            "depth_scales", "gain")},
+         **{name: "finite_depth" for name in ("depth_law",)},
          **{name: "kl" for name in ("kl_loss_bound", "optimal_init_sigma",
                                     "optimized_loss_bound", "quadratic_stationary",
                                     "quadratic_kl_divergence", "discretization_error",
@@ -83,6 +75,7 @@ __all__ = [
     "critical_sigmas",
     "critical_variance",
     "critical_variance_expansion",
+    "depth_law",
     "depth_scales",
     "discretization_error",
     "edge_sigma",

@@ -8,7 +8,8 @@ import pytest
 MODULES = ["initmath.critical_variance", "initmath.asymptotics", "initmath.lyapunov",
            "initmath.wishart", "initmath.ldlt", "initmath.hessian", "initmath.kl",
            "initmath.outputs.latex", "initmath.outputs.tables",
-           "initmath.activations", "initmath.mean_field", "initmath.finite_width"]
+           "initmath.activations", "initmath.mean_field", "initmath.finite_width",
+           "initmath.finite_depth"]
 TORCH_MODULES = ["initmath.nn.init", "initmath.nn.curvature"]
 
 
