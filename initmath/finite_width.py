@@ -405,6 +405,35 @@ def _kaiming_guess(phi, d):
     return 1 / math.sqrt(d * max(float(rule[1] @ phi.numpy(rule[0]) ** 2), 1e-300))
 
 
+def _log_excess(s, d, r, c, phi, peaks):
+    """log E[r'^s | r] - s log r at pre-activation std c (-inf where the moment is 0)."""
+    moment = _moment_float(s / 2, d, c, phi, peaks)
+    return (math.log(moment) if moment > 0 else -math.inf) - s * math.log(r)
+
+
+def _preserving_root(phi, peaks, s, d, r, c_of, grid, missing, dps, given, c_of_mp):
+    """The unknown x (a weight or a bias std) with E[r'^s | r] = r^s when the
+    pre-activation std is c_of(x): the first crossing on the geometric grid of log x,
+    refined by Brent; with dps, refined again by the secant method at dps + guard digits,
+    c_of_mp(x, *given) taking the caller's arguments (s, r, ...) as exact mpmath numbers.
+    missing(low, high) is the message when no x on the grid crosses."""
+    def excess(log_x):
+        return _log_excess(s, d, r, c_of(math.exp(log_x)), phi, peaks)
+
+    root = _first_crossing(excess, grid)
+    if root is None:
+        raise ValueError(missing(math.exp(grid[0]), math.exp(grid[-1])))
+    if dps is None:
+        return math.exp(root)
+
+    def exact(s, r, *rest):
+        return _refine(lambda x: _moment_mp(s / 2, d, c_of_mp(x, s, r, *rest), phi)
+                       / r ** s - 1, math.exp(root))
+
+    return at_precision(exact, dps, _mp_guard(s, d, _condition(excess, root)),
+                        *map(_validate.mp_number, given))
+
+
 @_fill
 def moment_preserving_sigma(s: ArrayLike, d: ArrayLike, activation, r: ArrayLike = 1.0,
                             sigma_b: ArrayLike = 0.0, *, dps: int | None = None) -> Result:
@@ -458,26 +487,13 @@ def moment_preserving_sigma(s: ArrayLike, d: ArrayLike, activation, r: ArrayLike
 
     def kernel(s, d, r, sigma_b, *given):
         s, d, r, sigma_b = float(s), int(d), float(r), float(sigma_b)
-
-        def excess(log_sigma):
-            c = _pre_activation_std(math.exp(log_sigma), r, sigma_b)
-            moment = _moment_float(s / 2, d, c, phi, peaks)
-            return (math.log(moment) if moment > 0 else -math.inf) - s * math.log(r)
-
-        grid = _decades(math.log(_kaiming_guess(phi, d) / r))
-        root = _first_crossing(excess, grid)
-        if root is None:
-            raise ValueError(f"no sigma in [{math.exp(grid[0]):.3g}, {math.exp(grid[-1]):.3g}]"
-                             f" preserves E r^s at s={s:g}, d={d}, r={r:g}, "
-                             f"sigma_b={sigma_b:g} for {phi.name}")
-        if dps is None:
-            return math.exp(root)
-
-        def exact(s, r, sigma_b):
-            return _refine(lambda x: _moment_mp(s / 2, d, _pre_activation_std(
-                x, r, sigma_b, mpmath.sqrt), phi) / r ** s - 1, math.exp(root))
-        return at_precision(exact, dps, _mp_guard(s, d, _condition(excess, root)),
-                            *map(_validate.mp_number, given))
+        return _preserving_root(
+            phi, peaks, s, d, r, lambda x: _pre_activation_std(x, r, sigma_b),
+            _decades(math.log(_kaiming_guess(phi, d) / r)),
+            lambda low, high: (f"no sigma in [{low:.3g}, {high:.3g}] preserves E r^s at "
+                               f"s={s:g}, d={d}, r={r:g}, sigma_b={sigma_b:g} for {phi.name}"),
+            dps, given, lambda x, s, r, sigma_b: _pre_activation_std(x, r, sigma_b,
+                                                                    mpmath.sqrt))
 
     if dps is None:
         return unwrap(elementwise(kernel, s_a, d_a, r_a, b_a, dtype=float))
@@ -543,39 +559,26 @@ def moment_preserving_sigma_b(s: ArrayLike, d: ArrayLike, activation, sigma: Arr
         _check_exact_route(s_a, d_a)
     peaks = _zeros(phi)
 
-    def kernel(s, d, sigma, r, *given):
-        s, d, sigma, r = float(s), int(d), float(sigma), float(r)
-
-        def excess(log_sigma_b):
-            c = _pre_activation_std(sigma, r, math.exp(log_sigma_b))
-            moment = _moment_float(s / 2, d, c, phi, peaks)
-            return (math.log(moment) if moment > 0 else -math.inf) - s * math.log(r)
-
-        start = excess(-math.inf)
+    def kernel(s, d, r, sigma, *given):
+        s, d, r, sigma = float(s), int(d), float(r), float(sigma)
+        start = _log_excess(s, d, r, _pre_activation_std(sigma, r, 0.0), phi, peaks)
         if start == 0:
             return 0.0 if dps is None else mpmath.mpf(0)
         if start > 0:
             raise ValueError(f"sigma={sigma:g} alone gives E r'^s > r^s at s={s:g}, d={d}, "
                              f"r={r:g} for {phi.name}: no bias sigma_b >= 0 preserves it "
                              f"(lower sigma, see moment_preserving_sigma)")
-        grid = _decades(math.log(sigma * r))
-        root = _first_crossing(excess, grid)
-        if root is None:
-            raise ValueError(f"no sigma_b in [0, {math.exp(grid[-1]):.3g}] preserves E r^s at "
-                             f"s={s:g}, d={d}, r={r:g}, sigma={sigma:g} for {phi.name}")
-        if dps is None:
-            return math.exp(root)
-
-        def exact(s, sigma, r):
-            return _refine(lambda x: _moment_mp(s / 2, d, _pre_activation_std(
-                sigma, r, x, mpmath.sqrt), phi) / r ** s - 1, math.exp(root))
-        return at_precision(exact, dps, _mp_guard(s, d, _condition(excess, root)),
-                            *map(_validate.mp_number, given))
+        return _preserving_root(
+            phi, peaks, s, d, r, lambda x: _pre_activation_std(sigma, r, x),
+            _decades(math.log(sigma * r)),
+            lambda low, high: (f"no sigma_b in [0, {high:.3g}] preserves E r^s at s={s:g}, "
+                               f"d={d}, r={r:g}, sigma={sigma:g} for {phi.name}"),
+            dps, given, lambda x, s, r, sigma: _pre_activation_std(sigma, r, x, mpmath.sqrt))
 
     if dps is None:
-        return unwrap(elementwise(kernel, s_a, d_a, sigma_a, r_a, dtype=float))
-    return unwrap(elementwise(kernel, s_a, d_a, sigma_a, r_a,
-                              *_as_given((s, sigma, r), s_a)))
+        return unwrap(elementwise(kernel, s_a, d_a, r_a, sigma_a, dtype=float))
+    return unwrap(elementwise(kernel, s_a, d_a, r_a, sigma_a,
+                              *_as_given((s, r, sigma), s_a)))
 
 
 class FixedPointNorm(NamedTuple):
