@@ -124,10 +124,11 @@ def _softplus(beta, threshold):
                           1 / (1 + mpmath.exp(-beta * x))))
 
 
-def _hardtanh(min_val, max_val, name="hardtanh"):
+def _hardtanh(min_val, max_val, name=None):
     low, high = min_val, max_val
     points = tuple(sorted({low, high} | ({0.0} if low < 0 < high else set())))
-    return Activation(name, lambda x: np.clip(x, low, high),
+    return Activation(name or f"hardtanh(min_val={low:g}, max_val={high:g})",
+                      lambda x: np.clip(x, low, high),
                       lambda x: min(max(x, low), high), points,
                       derivative=Derivative(lambda x: np.where((x > low) & (x < high), 1.0, 0.0),
                                             lambda x: mpmath.mpf(int(low < x < high))))
