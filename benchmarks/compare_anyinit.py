@@ -24,9 +24,12 @@ zoo (``_models.py``) and each AnyInit mode ("analytic", "empirical"):
    prediction does not see.  Models run in train mode, as at initialization and as AnyInit
    measures them (BatchNorm normalizes with the statistics of the batch: here the positions
    of the one input image).
-3. initmath: the exact finite-width E||x_l||^2 / d_l and its spread where initmath has it
-   (:func:`initmath_prediction`: MLPs of any activation, from the exact one-step law of
-   the norm chain, :func:`initmath.finite_depth.depth_law`; not yet the CNN or transformer).
+3. initmath: the exact finite-width E||x_l||^2 / d_l and its spread for MLPs of any
+   activation (:func:`initmath_prediction`, from the exact one-step law of the norm chain,
+   :func:`initmath.finite_depth.depth_law`); for the CNN and the transformer, the
+   per-module prediction of :func:`initmath.nn.report_model` at the stds AnyInit set,
+   against its own Monte Carlo at the output of each module it reports, in eval mode
+   (:func:`initmath_model_rows`; exact rules and stated approximations, listed per module).
 
 The table shows, per model and mode, the last layer and the layer with the largest |z|,
 z = (MC mean - prediction) / SE, among the layers whose output is random (LayerNorm's is
@@ -177,18 +180,18 @@ def monte_carlo_mlp(spec: ModelSpec, stds, n: int, generator: torch.Generator) -
 
 
 def monte_carlo_model(model: torch.nn.Module, stds: dict[str, float], taps, x0: torch.Tensor,
-                      n: int, generator: torch.Generator) -> np.ndarray:
+                      n: int, generator: torch.Generator, train: bool = True) -> np.ndarray:
     """E[a^2] (the mean square of a module's output, ||x_l||^2 / d_l) at each tap (a module
     path, or None: NaN) for n independent re-draws of ``model``'s weights, parameter
     ``name`` iid N(0, stds[name]^2), input x0: float64 array of shape (n, len(taps)).
 
-    One network at a time, on the generator's device, the model in train mode; ``model``
-    itself is left unchanged (a copy is simulated).
+    One network at a time, on the generator's device, the model in train mode (``train``)
+    or eval mode; ``model`` itself is left unchanged (a copy is simulated).
     """
     import copy
 
     device = generator.device
-    model = copy.deepcopy(model).to(device).train()
+    model = copy.deepcopy(model).to(device).train(train)
     params = dict(model.named_parameters())
     modules = dict(model.named_modules())
     seen = {}
@@ -254,6 +257,41 @@ def initmath_prediction(spec: ModelSpec, stds) -> dict[str, np.ndarray] | None:
     return {"mean": mean, "spread": np.sqrt(np.maximum(second - mean ** 2, 0.0))}
 
 
+def initmath_model_rows(model: torch.nn.Module, stds: dict[str, float], x0: torch.Tensor,
+                        n: int, generator: torch.Generator) -> dict:
+    """initmath's per-module prediction (:func:`initmath.nn.report_model`) for ``model``
+    with the weights AnyInit scaled drawn iid N(0, stds[name]^2), against a Monte Carlo of
+    n re-draws at the same points (the output of each module initmath reports; for an
+    attention's ``out_proj``, the attention module's output), in eval mode, as initmath
+    predicts (BatchNorm on its running statistics: the identity at initialization).
+
+    The report reads each weight's std as its root mean square, so the copy's weights are
+    one draw rescaled to exactly AnyInit's std."""
+    import copy
+
+    from initmath.nn import report_model
+
+    model = copy.deepcopy(model).cpu().eval()
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, std in stds.items():
+            weight = params[name]
+            weight.mul_(std / weight.double().square().mean().sqrt().item())
+    report = report_model(model, x0.cpu().unsqueeze(0))
+    records = [r for r in report if r.predicted is not None and r.kind != "attention-in"]
+    taps = [r.name.removesuffix(".out_proj") if r.kind == "attention-out" else r.name
+            for r in records]
+    samples = monte_carlo_model(model, stds, taps, x0, n, generator, train=False)
+    mc = statistics(samples)
+    predicted = np.array([r.predicted for r in records])
+    return {"initmath_labels": taps, "initmath_points": predicted,
+            "initmath_point_spread": np.array([math.nan if r.spread is None else r.spread
+                                               for r in records]),
+            "initmath_approximation": [r.approximation for r in records],
+            "initmath_mc_mean": mc["mean"], "initmath_mc_se": mc["se"],
+            "z_initmath_points": (mc["mean"] - predicted) / mc["se"]}
+
+
 # --------------------------------------------------------------------------- comparison
 
 
@@ -270,9 +308,11 @@ def compare(spec: ModelSpec, mode: str, n: int, device: torch.device, repeat: in
         samples = monte_carlo_mlp(spec, stds, n, generator)
         exact = initmath_prediction(spec, stds)
     else:
-        samples = monte_carlo_model(model, anyinit_stds(model, report), taps,
-                                    input_vector(spec, device), n, generator)
+        stds = anyinit_stds(model, report)
+        samples = monte_carlo_model(model, stds, taps, input_vector(spec, device), n,
+                                    generator)
         exact = None
+        points = initmath_model_rows(model, stds, input_vector(spec, device), n, generator)
     mc_seconds = time.perf_counter() - start
     mc = statistics(samples)
     predicted = np.array([math.nan if r.predicted is None else r.predicted
@@ -288,6 +328,8 @@ def compare(spec: ModelSpec, mode: str, n: int, device: torch.device, repeat: in
     if exact is not None:
         row.update(initmath_mean=exact["mean"], initmath_spread=exact["spread"],
                    z_initmath=(mc["mean"] - exact["mean"]) / mc["se"])
+    else:
+        row.update(points)
     return row
 
 
@@ -306,7 +348,8 @@ def _z(row: dict, key: str, k: int) -> str:
 def markdown(rows: list[dict]) -> str:
     """The comparison table: per model and mode, AnyInit's time and verdict, then at the
     last layer and at the layer of largest |z|: AnyInit's prediction, the Monte Carlo mean
-    +- SE, spread and median of ||x_l||^2 / d_l, z, and initmath's exact mean +- spread."""
+    +- SE, spread and median of ||x_l||^2 / d_l, z, and initmath's exact mean +- spread
+    (for the CNN and the transformer: the worst of initmath's own points, eval mode)."""
     head = ("model", "mode", "AnyInit s", "healthy", "n", "layer", "AnyInit", "MC mean ± SE",
             "MC spread", "MC median", "z", "initmath (± spread)", "z initmath",
             "worst layer", "AnyInit", "MC mean ± SE", "z")
@@ -317,17 +360,25 @@ def markdown(rows: list[dict]) -> str:
         random = row["mc_spread"] > RANDOM * np.abs(row["mc_mean"])
         scores = np.where(np.isfinite(row["z_anyinit"]) & random, np.abs(row["z_anyinit"]), -1.0)
         worst = int(np.argmax(scores))
-        exact = "-"
+        exact, z_exact = "-", "-"
         if "initmath_mean" in row:
             exact = f"{_number(row['initmath_mean'][last])} ± " \
                     f"{_number(row['initmath_spread'][last])}"
+            z_exact = _z(row, "z_initmath", last)
+        elif "z_initmath_points" in row:      # its own random points: the worst of them
+            spread = row["initmath_mc_se"] * math.sqrt(row["networks"])
+            fixed = spread <= RANDOM * np.abs(row["initmath_mc_mean"])
+            k = int(np.nanargmax(np.where(fixed, -1.0, np.abs(row["z_initmath_points"]))))
+            exact = (f"{row['initmath_labels'][k]}: {_number(row['initmath_points'][k])} ± "
+                     f"{_number(row['initmath_point_spread'][k])} (MC "
+                     f"{_number(row['initmath_mc_mean'][k])})")
+            z_exact = f"{row['z_initmath_points'][k]:+.1f}"
         mc = lambda k: f"{_number(row['mc_mean'][k])} ± {_number(row['mc_se'][k])}"
         cells = (row["model"], row["mode"], f"{row['anyinit_s']:.3f}",
                  "ok" if row["healthy"] is None else "no", str(row["networks"]),
                  row["labels"][last], _number(row["anyinit"][last]), mc(last),
                  _number(row["mc_spread"][last]), _number(row["mc_median"][last]),
-                 _z(row, "z_anyinit", last), exact,
-                 _z(row, "z_initmath", last) if "z_initmath" in row else "-",
+                 _z(row, "z_anyinit", last), exact, z_exact,
                  row["labels"][worst], _number(row["anyinit"][worst]),
                  mc(worst), _z(row, "z_anyinit", worst))
         lines.append("| " + " | ".join(cells) + " |")

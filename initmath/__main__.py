@@ -38,7 +38,7 @@ from .outputs import latex, tables
 # Figure names of initmath.outputs.plots.PLOTS (listed here so that --help needs no
 # matplotlib).
 _PLOT_NAMES = ("gh-figure1", "gh-figure2", "gh-figure3", "lyapunov", "ldlt-variance",
-               "hessian-vs-glorot")
+               "hessian-vs-glorot", "depth-law")
 # Terms of the 1/d expansion the sigma command prints beside sigma-bar (a context line;
 # initmath.critical_sigma_expansion itself computes up to asymptotics.ORDER_MAX = 60).
 ORDER_MAX = 6

@@ -10,7 +10,8 @@ MODULES = ["initmath.critical_variance", "initmath.asymptotics", "initmath.lyapu
            "initmath.outputs.latex", "initmath.outputs.tables",
            "initmath.activations", "initmath.mean_field", "initmath.finite_width",
            "initmath.finite_depth"]
-TORCH_MODULES = ["initmath.nn.init", "initmath.nn.curvature"]
+TORCH_MODULES = ["initmath.nn.init", "initmath.nn.curvature", "initmath.nn.graph",
+                 "initmath.nn.model_report"]
 
 
 def _public_functions(module_name):

@@ -132,7 +132,7 @@ def test_no_preserving_sigma_for_a_bounded_activation():
     (dict(d=2.5), "d must"), (dict(sigma=0.0), "sigma must"), (dict(r=-1.0), "r must"),
     (dict(sigma_b=-0.1), "sigma_b must"), (dict(sigma=math.nan), "sigma must"),
     (dict(activation="nope"), "activation must"), (dict(dps=0), "dps must"),
-    (dict(s=1.0, d=4, dps=20), "dps= needs"),
+    (dict(s=1.0, d=4, dps=500), "would take about"),
 ])
 def test_bad_input(kwargs, match):
     args = dict(s=2.0, d=4, activation="gelu", sigma=1.0) | kwargs
@@ -358,6 +358,62 @@ def test_fixed_point_at_thirty_digits():
     (moment_preserving_sigma, (1.0, 4, "gelu")), (moment_preserving_sigma_b, (1.0, 4, "gelu", 0.1)),
     (fixed_point_norm, (1.0, 4, "gelu", 0.2, 0.1)),
 ])
-def test_roots_refuse_dps_for_fractional_moments_at_width_two_and_more(function, args):
-    with pytest.raises(ValueError, match="dps= needs"):
-        function(*args, dps=20)
+def test_roots_refuse_dps_beyond_the_work_budget_for_fractional_moments(function, args):
+    """s/2 not an integer at d >= 2: each of the ~6 moments is a Laplace-transform
+    integral at mpmath precision; 60 digits would take minutes."""
+    with pytest.raises(ValueError, match="would take about"):
+        function(*args, dps=60)
+
+
+# ------------------------------------------------- dps for fractional s at d >= 2
+def test_fractional_moment_at_thirty_digits_agrees_with_forty_five_and_float64():
+    """The Laplace-transform route at mpmath precision (tanh with a bias, d = 16, s = 0.5)."""
+    args = (0.5, 16, "tanh", 0.8, 1.1, 0.2)
+    value = moment_map(*args, dps=30)
+    assert isinstance(value, mpmath.mpf)
+    assert _agree(value, moment_map(*args, dps=45), 29)
+    assert moment_map(*args) == pytest.approx(float(value), rel=1e-13)
+
+
+@pytest.mark.parametrize("s, d, a", [(1.0, 4, 0.0), (0.5, 2, 0.2), (3.0, 16, 0.0)])
+def test_fractional_moment_of_homogeneous_activation_at_thirty_digits(s, d, a):
+    """phi = max(x, a x): (sigma r)^s I_a(s, d), the exact closed form, at 30 digits."""
+    phi = activation("leakyrelu", negative_slope=a)
+    value = moment_map(s, d, phi, 0.7, r=1.3, dps=30)
+    with mpmath.workdps(50):
+        exact = moment_factor(s, d, a, dps=40) * (mpmath.mpf(0.7) * mpmath.mpf(1.3)) ** s
+    assert _agree(value, exact, 30)
+
+
+def test_fractional_moment_at_width_two_is_a_double_integral():
+    """d = 2, tanh, s = 1: E sqrt(tanh(c g1)^2 + tanh(c g2)^2) by a 2-D mpmath.quad in
+    polar coordinates (smooth there; the integrand is even in g1 and in g2)."""
+    c = mpmath.mpf(0.9)
+    value = moment_map(1.0, 2, "tanh", 0.9, dps=20)
+    with mpmath.workdps(25):
+        exact = mpmath.quad(lambda rho, theta: mpmath.sqrt(
+            mpmath.tanh(c * rho * mpmath.cos(theta)) ** 2
+            + mpmath.tanh(c * rho * mpmath.sin(theta)) ** 2) * rho * mpmath.exp(-rho ** 2 / 2),
+            [0, mpmath.inf], [0, mpmath.pi / 2]) * 2 / mpmath.pi
+    assert _agree(value, exact, 20)
+
+
+def test_preserving_sigma_of_relu_for_a_fractional_moment_at_sixteen_digits():
+    """s = 1, d = 4: critical_sigma(1, 4) at 16 digits, through the mpmath Laplace route."""
+    assert _agree(moment_preserving_sigma(1.0, 4, "relu", r=1.5, dps=16),
+                  critical_sigma(1.0, 4, dps=30), 16)
+
+
+def test_preserving_bias_and_fixed_point_for_a_fractional_moment_at_twelve_digits():
+    """ReLU with a bias, s = 1, d = 64: sigma_b from hypot(sigma r, sigma_b) = r sigma_bar,
+    and the fixed point r*^2 = sigma_b^2 / (sigma_bar^2 (1 - kappa^2)), slope kappa^2."""
+    bar = critical_sigma(1.0, 64, dps=30)
+    sigma, r = 0.5 * float(bar), 1.7
+    b = moment_preserving_sigma_b(1.0, 64, "relu", sigma, r=r, dps=12)
+    with mpmath.workdps(30):
+        assert _agree(b, mpmath.sqrt((r * bar) ** 2 - (sigma * mpmath.mpf(r)) ** 2), 12)
+    norm, slope = fixed_point_norm(1.0, 64, "relu", sigma, 0.25, dps=12)
+    with mpmath.workdps(30):
+        kappa2 = (mpmath.mpf(sigma) / bar) ** 2
+        assert _agree(norm, mpmath.mpf(0.25) / bar / mpmath.sqrt(1 - kappa2), 12)
+        assert _agree(slope, kappa2, 12)

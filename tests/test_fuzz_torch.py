@@ -267,8 +267,8 @@ def test_fuzz_init_model(widths, kinds, slope, embed, scheme, slope_source, valu
             assert not p.any()
     coverage = [w for w in caught if issubclass(w.category, InitCoverageWarning)]
     assert bool(coverage) == bool(report.skipped)
-    for record in report:
-        assert math.isfinite(record.std) and record.std > 0
+    for record in report:        # norms (initialized: weight 1, bias 0) record std 0
+        assert math.isfinite(record.std) and (record.std > 0) != (record.kind == "norm")
 
 
 def test_init_model_reads_the_activations():
@@ -363,8 +363,11 @@ def test_fuzz_init_model_any_activation(widths, kinds, scheme, s, input_rms, mod
         owner, _, kind = name.rpartition(".")
         assert (owner in initialized and kind in ("weight", "bias")) != (name in skipped)
     for record in report:
-        assert math.isfinite(record.std) and record.std > 0
         factor = record.moment_factor
+        if record.kind == "norm":        # initialized: weight 1, bias 0
+            assert record.std == 0 and factor is None
+            continue
+        assert math.isfinite(record.std) and record.std > 0
         if scheme == "hessian":
             assert factor is None
         else:
@@ -375,7 +378,9 @@ def test_init_model_reports_what_it_still_cannot_initialize():
     """The model of test_init_model_reports_what_it_cannot_initialize since issue 15: the
     GELU layer is initialized (exact finite-width std); the tanh layer is not at the
     default input scale (||tanh(Wx)|| < sqrt(8) = ||x||: no std keeps the norm) and is
-    listed with the reason; embedding, attention, norm and the unreadable layer as before."""
+    listed with the reason.  The graph is traced: the embedding, the norm,
+    the attention's Q, K, V and the layer inside the block (functional ReLU) are
+    initialized; the attention's out_proj is not, the attention being unused in forward."""
     class Block(nn.Module):
         def __init__(self):
             super().__init__()
@@ -388,12 +393,74 @@ def test_init_model_reports_what_it_still_cannot_initialize():
 
     model = nn.Sequential(nn.Embedding(5, 8), Block(), nn.Linear(8, 8), nn.GELU(),
                           nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 3))
-    with pytest.warns(InitCoverageWarning, match="left 11 parameter"):
+    with pytest.warns(InitCoverageWarning, match="left 4 parameter"):
         report = init_model_(model, "fractional-moment")
-    assert [(r.name, r.activation) for r in report] == [
-        ("2", "GELU(approximate='none')"), ("6", "identity")]
+    assert [(r.name, r.activation, r.kind) for r in report] == [
+        ("0", "none", "embedding"), ("1.attention", "none", "attention-in"),
+        ("1.inner", "ReLU", "layer"), ("1.norm", "none", "norm"),
+        ("2", "GELU(approximate='none')", "layer"), ("6", "identity", "layer")]
     skipped = {p.name: p.reason for p in report.skipped}
     assert "Tanh" in skipped["4.weight"] and "input_rms" in skipped["4.weight"]
-    assert "cannot be read" in skipped["1.inner.weight"]
-    assert {"0.weight", "1.attention.in_proj_weight", "1.norm.weight"} <= set(skipped)
-    assert [r.name for r in init_model_(model, input_rms=0.5, warn=False)] == ["2", "4", "6"]
+    assert "not called" in skipped["1.attention.out_proj.weight"]
+    assert [r.name for r in init_model_(model, input_rms=0.5, warn=False)
+            if r.kind == "layer"] == ["1.inner", "2", "4", "6"]
+
+
+# --------------------------------------------------------------------------- architectures
+class _Block(nn.Module):
+    """x + fc2(act(fc1(norm(x)))): a residual block with an optional pre-norm."""
+
+    def __init__(self, width, kind, norm):
+        super().__init__()
+        self.norm = nn.LayerNorm(width) if norm else nn.Identity()
+        self.fc1, self.fc2 = nn.Linear(width, width), nn.Linear(width, width)
+        self.act = _elementwise(kind, width)
+
+    def forward(self, x):
+        return x + self.fc2(self.act(self.fc1(self.norm(x))))
+
+
+BRANCH_SCALES = maybe_beyond(st.one_of(reals(0.0, 1.0, edges=(0.5,)), st.just("depth")),
+                             st.sampled_from([-0.5, 1.5, math.nan, "deep", None, "1"]))
+EXAMPLES = maybe_beyond(st.sampled_from(["none", "batch"]),
+                        st.sampled_from(["list", "wrong-width", "string"]))
+
+
+@examples(25)
+@given(width=st.integers(1, 8), blocks=st.integers(0, 3),
+       kinds=st.lists(st.sampled_from(["relu", "gelu", "tanh", "none", "softmax"]),
+                      min_size=3, max_size=3),
+       norm=st.booleans(), branch_scale=BRANCH_SCALES, example=EXAMPLES,
+       scheme=st.sampled_from(["fractional-moment", "kaiming", "xavier"]))
+def test_fuzz_init_model_architectures(width, blocks, kinds, norm, branch_scale, example,
+                                       scheme):
+    """Residual models with the new arguments branch_scale and example_input: a value or a
+    ValueError naming the argument, nothing changed on error; each parameter initialized
+    xor listed; residual ends scaled by the report's alpha; every prediction, spread and
+    measurement finite (or None), spreads >= 0."""
+    model = nn.Sequential(*[_Block(width, kinds[i % 3], norm) for i in range(blocks)],
+                          nn.Linear(width, 2))
+    batch = {"none": None, "batch": torch.randn(3, width), "list": [[1.0] * width],
+             "wrong-width": torch.randn(3, width + 1), "string": "x"}[example]
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InitCoverageWarning)
+        outcome, report = fuzz(init_model_, model, scheme, branch_scale=branch_scale,
+                               example_input=batch, generator=torch.Generator().manual_seed(0),
+                               names=("branch_scale", "example_input", "layer"))
+    if outcome != "value":
+        for name, p in model.named_parameters():
+            assert torch.equal(p, before[name])
+        return
+    params = dict(model.named_parameters())
+    assert report.residual_additions == blocks
+    covered = {name for name in params if name.rpartition(".")[0] in
+               {r.name for r in report}}
+    assert covered.isdisjoint(p.name for p in report.skipped)
+    assert covered | {p.name for p in report.skipped} == set(params)
+    for record in report:
+        if record.kind == "residual-end":
+            assert record.residual_scale == report.branch_scale
+        assert record.spread is None or record.spread >= 0
+        if batch is not None and record.kind != "attention-in":
+            assert record.measured is not None and math.isfinite(record.measured)

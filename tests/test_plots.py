@@ -66,7 +66,7 @@ def _z(ax, gid, theory):
 # --------------------------------------------------------------------------- rendering
 def test_registry_names():
     assert set(plots.PLOTS) == {"gh-figure1", "gh-figure2", "gh-figure3", "lyapunov",
-                                "ldlt-variance", "hessian-vs-glorot"}
+                                "ldlt-variance", "hessian-vs-glorot", "depth-law"}
 
 
 def test_import_initmath_imports_neither_matplotlib_nor_torch():
@@ -281,3 +281,36 @@ def test_hessian_points_agree_and_reject_gordon(figures):
     # negative control: Gordon's bound (the paper's Eq. 8) taken as the exact scale
     gordon = lambda d: hessian_sigma(64, d) / glorot_sigma(64, d)
     assert np.abs(_z(right, "mc linear", gordon)).max() > Z_MAX
+
+
+def test_depth_law_curves_relu_closed_form_and_mean_field_fixed_point(figures):
+    """ReLU at He: E q_L = 1 exactly at every depth and width (the grid's error only); the
+    mean-field path stays at the gain's fixed point q = 1 for every activation; at depth 1
+    the s = 2 moment is exact at any width, so every mean starts at 1."""
+    axes = figures["depth-law"][0].axes
+    for ax, name in zip(axes, plots.DEPTH_LAW_ACTIVATIONS):
+        _, mean = _line(ax, f"exact mean {name}")
+        _, path = _line(ax, f"mean field {name}")
+        assert np.allclose(path, 1, atol=1e-12)
+        assert abs(mean[0] - 1) < 2e-3
+        if name == "relu":
+            assert np.allclose(mean, 1, atol=2e-3)
+
+
+@needs_torch
+def test_depth_law_quantiles_agree_and_reject_the_mean_field(figures):
+    """The simulated 10%, 50%, 90% quantiles of q_L lie within Z_MAX chunk standard
+    errors of depth_law's; the tanh mean (light tails) too.  Negative control: the
+    infinite-width prediction (q_L = 1 with no spread) is rejected by the 10% quantile of
+    every activation."""
+    axes = figures["depth-law"][0].axes
+    for ax, name in zip(axes, plots.DEPTH_LAW_ACTIVATIONS):
+        law, _, g = plots.depth_law_curves(name, len(_line(ax, f"mean field {name}")[0]))
+        for p in plots.DEPTH_LAW_QUANTILES:
+            exact = (g * law.quantile(p)) ** 2 / plots.DEPTH_LAW_D
+            _, y, se = _points(ax, f"mc quantile {p:g} {name}")
+            assert np.abs((y - exact) / se).max() < Z_MAX, (name, p)
+        _, y, se = _points(ax, f"mc quantile 0.1 {name}")
+        assert np.abs((y - 1) / se).max() > Z_MAX
+    _, y, se = _points(axes[2], "mc mean tanh")
+    assert np.abs((y - _line(axes[2], "exact mean tanh")[1]) / se).max() < Z_MAX

@@ -177,11 +177,14 @@ def test_init_model_report_and_schemes_match_torch():
     with pytest.warns(itorch.InitCoverageWarning, match="3.weight"):
         report = init_model_(net, "fractional-moment", s=1.5, override_a=0.1, mode="fan_out",
                              generator=gen())
-    assert [(r.name, r.shape) for r in report] == [("0", (30, 12)), ("2.0", (5, 3, 4))]
+    # the BatchNorm is initialized (weight 1, bias 0)
+    assert [(r.name, r.shape, r.kind) for r in report] == [
+        ("0", (30, 12), "layer"), ("2.0", (5, 3, 4), "layer"), ("4", (3,), "norm")]
     assert report[1].std == fractional_moment_std((5, 3, 4), 1.5, 0.1, "fan_out")
     assert all(not m.bias.any() for m in (net[0], net[2][0]))
     assert torch.equal(net[3].weight, before)          # ConvTranspose is not walked
-    assert [p.name for p in report.skipped] == ["3.weight", "3.bias", "4.weight", "4.bias"]
+    assert [p.name for p in report.skipped] == ["3.weight", "3.bias"]
+    assert bool((net[4].weight == 1).all()) and not net[4].bias.any()
 
     # "kaiming" / "xavier" draw exactly what torch.nn.init draws
     for scheme, params, torch_init in [
@@ -417,17 +420,20 @@ def test_piecewise_linear_layers_keep_their_exact_route():
 
 
 def test_what_still_cannot_be_initialized():
-    """A bounded activation at an unreachable input scale, "hessian" for GELU, norms and
-    attention: listed with the reason, and a warning."""
+    """A bounded activation at an unreachable input scale and "hessian" for GELU: listed
+    with the reason, and a warning.  Now the layer before the LayerNorm gets the
+    identity std (kind "before-norm") and the LayerNorm weight 1, bias 0."""
     net = nn.Sequential(nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 8), nn.GELU(),
                         nn.Linear(8, 8), nn.LayerNorm(8), nn.Softmax(dim=-1))
-    with pytest.warns(itorch.InitCoverageWarning, match="left 6 parameter"):
+    with pytest.warns(itorch.InitCoverageWarning, match="left 2 parameter"):
         report = init_model_(net)
-    assert [r.name for r in report] == ["2"]
+    assert [(r.name, r.kind) for r in report] == [("2", "layer"), ("4", "before-norm"),
+                                                  ("5", "norm")]
+    assert report[1].std == fractional_moment_std((8, 8), 1.0, 1.0)
     reasons = {p.name: p.reason for p in report.skipped}
     assert "Tanh" in reasons["0.weight"] and "input_rms" in reasons["0.weight"]
-    assert "LayerNorm" in reasons["4.weight"] and "5.weight" in reasons
-    assert [r.name for r in init_model_(net, input_rms=0.5, warn=False)] == ["0", "2"]
+    assert [r.name for r in init_model_(net, input_rms=0.5, warn=False)] == ["0", "2", "4",
+                                                                             "5"]
     hessian = init_model_(net, "hessian", warn=False)
     assert "no hessian scale" in {p.name: p.reason for p in hessian.skipped}["2.weight"]
     with pytest.raises(ValueError, match="input_rms must"):

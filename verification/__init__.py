@@ -32,7 +32,9 @@ def all_checks():
     """Every registered check, area by area."""
     from . import (
         any_activation,
+        architectures,
         critical_variance,
+        finite_depth,
         hessian,
         hessian_theorems,
         kl,
@@ -40,5 +42,5 @@ def all_checks():
         wishart,
     )
     return [check for area in (critical_variance, lyapunov, wishart, hessian, hessian_theorems,
-                               kl, any_activation)
+                               kl, any_activation, finite_depth, architectures)
             for check in area.checks()]

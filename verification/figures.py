@@ -209,5 +209,41 @@ def _hessian(simulator, quick):
     return {"matrices": matrices}, curves
 
 
+_TORCH_MODULES = {"relu": "ReLU", "gelu": "GELU", "tanh": "Tanh", "silu": "SiLU"}
+
+
+def _depth_law(simulator, quick):
+    """q_L = g^2 ||x_L||^2 / d of networks of the real torch modules at the figure's std
+    g / sqrt(d), x_0 = (1, ..., 1) / g (q_0 = 1): the mean (iid standard error) and the
+    sample quantiles, whose standard error is the spread of CHUNKS chunks' quantiles over
+    sqrt(CHUNKS)."""
+    torch = simulator.torch
+    networks = 512 if quick else 4096
+    depth, d = (8 if quick else plots.DEPTH_LAW_DEPTH), plots.DEPTH_LAW_D
+    layers = np.arange(1, depth + 1)
+    curves = {}
+    for name in plots.DEPTH_LAW_ACTIVATIONS:
+        generator = simulator.generator(f"depth-law/{name}")
+        module = getattr(torch.nn, _TORCH_MODULES[name])()
+        sigma = plots.depth_law_sigma(name)
+        g2 = d * sigma ** 2
+        x = torch.ones(networks, d, 1, device=simulator.device) / math.sqrt(g2)
+        q = []
+        for _ in layers:
+            w = torch.randn(networks, d, d, generator=generator, device=simulator.device)
+            x = module(sigma * torch.bmm(w, x))
+            q.append(g2 * x.double().square().sum((1, 2)).cpu().numpy() / d)
+        q = np.array(q).T                                 # networks x depth
+        mean, se = np.array([_mean_se(column) for column in q.T]).T
+        curves[name, "mean"] = Points(layers, mean, se)
+        chunks = q.reshape(simulator.core.CHUNKS, -1, depth)
+        for p in plots.DEPTH_LAW_QUANTILES:
+            spread = np.quantile(chunks, p, axis=1).std(axis=0, ddof=1)
+            curves[name, p] = Points(layers, np.quantile(q, p, axis=0),
+                                     spread / math.sqrt(simulator.core.CHUNKS))
+    return {"networks": networks, "depth": depth}, curves
+
+
 _FIGURES = {"gh-figure1": _figure1, "gh-figure2": _figure2, "gh-figure3": _figure3,
-            "lyapunov": _lyapunov, "ldlt-variance": _ldlt, "hessian-vs-glorot": _hessian}
+            "lyapunov": _lyapunov, "ldlt-variance": _ldlt, "hessian-vs-glorot": _hessian,
+            "depth-law": _depth_law}

@@ -36,7 +36,7 @@ moment, the formula is exact for stride 1 and circular padding).
 import functools
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -55,6 +55,15 @@ from ..critical_variance import S_MAX, S_MIN, critical_sigmas, rrelu_critical_si
 from ..hessian import METHODS as _HESSIAN_SIGMA_METHODS
 from ..hessian import glorot_sigma, hessian_sigma
 from .curvature import _check_generator
+from .graph import NORM_TYPES, consumer, read_graph, residual_branches
+from .model_report import (
+    InitRecord,
+    InitReport,
+    SkippedParameter,
+    _Scales,
+    predictions,
+    run_eval,
+)
 
 __all__ = [
     "InitCoverageWarning",
@@ -66,6 +75,7 @@ __all__ = [
     "hessian_normal_",
     "hessian_std",
     "init_model_",
+    "report_model",
 ]
 
 # A weight [out, in, *receptive], or its shape: the std functions need only the fans.
@@ -85,76 +95,6 @@ LAYER_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 # around the mean-field sigma, which reaches the target for every activation up to 1e6
 # (measured: none at 1e8) and down to 1e-8.
 INPUT_RMS_RANGE = (1e-6, 1e6)
-
-
-class InitRecord(NamedTuple):
-    """What :func:`init_model_` did to one layer.
-
-    Attributes
-    ----------
-    name : str
-        The module's name in ``model.named_modules()``.
-    shape : tuple of int
-        The weight's shape.
-    std : float
-        The standard deviation its weights were drawn with.
-    activation : str
-        What follows the layer, as read from the model: ``"ReLU"``,
-        ``"LeakyReLU(negative_slope=0.01)"``, ``"RReLU(lower=0.125, upper=0.333)"``,
-        ``"identity"`` (no activation: the output layer, or a layer followed directly by
-        another linear layer), any other elementwise activation with its parameters
-        (``"GELU(approximate='none')"``, ``"Tanh"``, ``"ELU(alpha=1)"``, ...),
-        ``"override"`` (``override_a`` was given) or ``"any"`` (the scheme ignores
-        activations: ``"xavier"``).
-    a : float, tuple or None
-        The slope the std was computed for: the negative-side slope (1.0 for identity;
-        ``None`` for the hessian scheme's linear Jacobian), ``(lower, upper)`` for RReLU,
-        ``None`` for ``"xavier"`` and for activations that are not (leaky) ReLU.
-    moment_factor : float or None
-        The predicted one-layer factor on the moment the scheme keeps, 1 when it is kept
-        exactly (see :func:`init_model_`): ``"fractional-moment"`` at its s,
-        ``"kaiming"`` / ``"gain"`` at s = 2 and the input scale where the pre-activation
-        variance is 1 (the scale a gain is built for), for the activation in the model
-        (with ``override_a`` too: then it shows what the forced slope does to the model's
-        activation); None for RReLU (random slopes), for ``"hessian"`` and ``"xavier"``,
-        where the activation cannot be read, and where the moment is not representable in
-        float64 (s > 100).
-    """
-    name: str
-    shape: tuple
-    std: float
-    activation: str = "override"
-    a: object = None
-    moment_factor: float | None = None
-
-
-class SkippedParameter(NamedTuple):
-    """A parameter :func:`init_model_` left unchanged, and why.
-
-    Attributes
-    ----------
-    name : str
-        Its name in ``model.named_parameters()``.
-    shape : tuple of int
-    reason : str
-    """
-    name: str
-    shape: tuple
-    reason: str
-
-
-class InitReport(list):
-    """The list of :class:`InitRecord` (one per initialized layer, as before) with the
-    attribute ``skipped``: the :class:`SkippedParameter` list of every parameter of the
-    model that was left unchanged (no theory covers it)."""
-
-    def __init__(self, records: Iterable[InitRecord] = (),
-                 skipped: Iterable[SkippedParameter] = ()) -> None:
-        super().__init__(records)
-        self.skipped = list(skipped)
-
-    def __repr__(self):
-        return f"InitReport({list.__repr__(self)}, skipped={self.skipped!r})"
 
 
 class InitCoverageWarning(UserWarning):
@@ -551,22 +491,29 @@ _TRANSPARENT = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3
 # Linear maps: a layer followed directly by one of these has no activation (identity).
 _LINEAR_MAPS = LAYER_TYPES + (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 _UNKNOWN = "unknown"
+# The modules init_model_ initializes.
+_INITIALIZED = LAYER_TYPES + NORM_TYPES + (nn.Embedding, nn.MultiheadAttention)
 
 
 def _layers(model):
+    """[(name, module)] of the modules init_model_ initializes (Linear/Conv layers, norms,
+    embeddings, attention), in named_modules order, after checking the layers' weights."""
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
-    layers = [(name, m) for name, m in model.named_modules() if isinstance(m, LAYER_TYPES)]
-    if not layers:
-        raise ValueError("model contains no nn.Linear or nn.Conv1d/2d/3d layer")
-    for name, m in layers:
-        if nn.parameter.is_lazy(m.weight):
-            raise ValueError(f"model layer {name!r} is lazy (its weight has no shape yet); "
-                             "run one forward pass before init_model_")
-        if not m.weight.is_floating_point():
-            raise ValueError(f"model layer {name!r} has a {m.weight.dtype} weight; "
-                             "floating point is required")
-    return layers
+    modules = [(name, m) for name, m in model.named_modules() if isinstance(m, _INITIALIZED)]
+    if not any(isinstance(m, LAYER_TYPES + (nn.Embedding, nn.MultiheadAttention))
+               for _, m in modules):
+        raise ValueError("model contains no nn.Linear, nn.Conv1d/2d/3d, nn.Embedding or "
+                         "nn.MultiheadAttention layer")
+    for name, m in modules:
+        for param in m.parameters(recurse=False):
+            if nn.parameter.is_lazy(param):
+                raise ValueError(f"model layer {name!r} is lazy (its weight has no shape "
+                                 "yet); run one forward pass before init_model_")
+            if not param.is_floating_point():
+                raise ValueError(f"model layer {name!r} has a {param.dtype} weight; "
+                                 "floating point is required")
+    return modules
 
 
 def _flat(sequential):
@@ -764,23 +711,61 @@ def _layer_std(scheme, weight, slope, params):
 
 def init_model_(model: nn.Module, scheme: str = "fractional-moment", *,
                 generator: torch.Generator | None = None, override_a: float | None = None,
-                warn: bool = True, **params: Any) -> InitReport:
-    r"""Initialize the ``nn.Linear`` / ``nn.Conv1d/2d/3d`` layers of ``model`` in place,
-    each for the activation that follows it in the model.
+                warn: bool = True, branch_scale: float | str = "depth",
+                example_input: torch.Tensor | tuple | None = None,
+                **params: Any) -> InitReport:
+    r"""Initialize ``model`` in place for what follows each weight in its graph, and
+    return a per-layer report of what was done and what is predicted.
 
-    Each weight is drawn :math:`N(0, \sigma^2)` with the scheme's :math:`\sigma` for its
-    shape and for the activation read from the model, each bias is set to zero (the
-    theory's layers have none), layers in ``model.named_modules()`` order.  All scales are
-    computed (and all arguments checked) before anything is changed.
+    Each ``nn.Linear`` / ``nn.Conv1d/2d/3d`` weight is drawn :math:`N(0, \sigma^2)` with
+    the scheme's :math:`\sigma` for its shape and for what reads its output, each bias is
+    set to zero (the theory's layers have none), modules in ``model.named_modules()``
+    order.  All scales are computed (and all arguments checked) before anything is changed.
 
-    The activation after a layer is read from the model's ``nn.Sequential`` chains (nested
-    ones flattened; ``nn.Identity``, ``nn.Dropout*``, ``nn.Flatten`` and ``nn.Unflatten``
-    are passed over): ``nn.ReLU`` (slope a = 0), ``nn.LeakyReLU`` (its
+    **Reading the model.** The graph is traced with ``torch.fx``
+    (:func:`initmath.nn.graph.read_graph`; ``nn.TransformerEncoderLayer`` is read from its
+    attributes); what consumes each layer's output is found past dropout, identity,
+    flatten, reshape/view/permute/transpose and the output item of attention: an
+    activation (a module or a functional call such as ``F.relu``, ``torch.tanh``,
+    ``F.gelu(x, approximate="tanh")``, ``F.leaky_relu(x, 0.2)``), another linear map or
+    the model's output (the identity, a = 1), a normalization, a residual addition, or
+    something else or several consumers (the layer is skipped with the reason).  When the
+    model cannot be traced (data-dependent control flow) its ``nn.Sequential`` chains are
+    read instead, as before, and the report's ``graph`` says so.
+
+    **Per kind.**
+
+    * A layer followed by an activation or the identity: below.
+    * The last layer of a residual branch (its output reaches an addition with a skip
+      path; of the two operands the branch is the one with more weight layers since
+      their common input): the identity std times alpha (``branch_scale``).  The law:
+      the branch's last weight is independent of x and mean zero, so
+      :math:`E\lVert x + \alpha f(x)\rVert^2 = \lVert x\rVert^2 + \alpha^2
+      E\lVert f(x)\rVert^2` exactly in expectation, and after L blocks the mean
+      square is multiplied by :math:`\prod_l (1 + \alpha^2 g_l)`, :math:`g_l` the
+      branch gains :math:`E\lVert f(x)\rVert^2/\lVert x\rVert^2`; with
+      :math:`\alpha = 1/\sqrt L` the factor is at most :math:`e^{\bar g}`
+      (:math:`\bar g` the mean gain: e at unit gains), whatever L.
+    * A layer followed by a normalization: the identity std (the norm makes the forward
+      pass scale-invariant; the identity std keeps the norm's input at unit scale, where
+      its eps is negligible).
+    * ``nn.LayerNorm``, ``nn.BatchNorm1d/2d/3d``, ``nn.GroupNorm``, ``nn.InstanceNorm*``,
+      ``nn.RMSNorm``: weight 1, bias 0 (BatchNorm's running statistics untouched).
+    * ``nn.Embedding``: :math:`N(0, \rho^2)`, :math:`\rho` = ``input_rms`` (the unit
+      mean square per coordinate that the downstream stds assume), its ``padding_idx`` row
+      zero.
+    * ``nn.MultiheadAttention``: the Q, K and V projections each at the scheme's identity
+      std for their shape (:math:`1/\sqrt{\mathrm{embed\_dim}}` at s = 2: unit-variance
+      logits :math:`q\cdot k/\sqrt{h}` at unit-rms inputs; ``override_a`` does not apply
+      to them), their biases zero; ``out_proj`` as a linear layer followed by what reads
+      the attention's output (times alpha when it ends a residual branch).  ``bias_k`` and
+      ``bias_v`` are skipped (no principled scale for an extra learned token).
+
+    The activations: ``nn.ReLU`` (slope a = 0), ``nn.LeakyReLU`` (its
     ``negative_slope``, in [0, 1]), ``nn.PReLU`` with one slope in [0, 1] (its current
     value), ``nn.RReLU`` (its ``lower``, ``upper``, training-mode random slopes:
-    :func:`initmath.rrelu_critical_sigma`), or none: the end of the model (the output
-    layer) or another linear layer next, the identity (a = 1; linear Jacobian for
-    "hessian").  These piecewise-linear layers get the scale of the slope, exact and
+    :func:`initmath.rrelu_critical_sigma`), or none (the identity: a = 1; linear Jacobian
+    for "hessian").  These piecewise-linear layers get the scale of the slope, exact and
     independent of the input's scale.  A layer followed by any other elementwise torch
     activation that :func:`initmath.activations.activation` resolves (GELU, SiLU, Tanh,
     SELU, ELU, CELU, Softplus, Mish, Hardswish, Sigmoid, Hardtanh, ReLU6, ...) gets, under
@@ -804,13 +789,25 @@ def init_model_(model: nn.Module, scheme: str = "fractional-moment", *,
     smaller ``input_rms`` helps).
 
     Everything else is not initialized and is listed in the report's ``skipped``: a layer
-    followed by a module that is not an elementwise activation (normalization, Softmax,
-    ...), by an activation other than (leaky) ReLU under "hessian" (no spectral-norm law),
-    or whose activation cannot be read (a layer outside an ``nn.Sequential``, or last in a
-    chain inside another module); and every other parameter of the model (embeddings,
-    normalization weights, ``nn.MultiheadAttention.in_proj_weight``, ``nn.ConvTranspose*``,
-    ...).  With ``warn=True`` (default) a non-empty ``skipped`` raises an
-    :class:`InitCoverageWarning` (a ``UserWarning``).
+    followed by a module that is not an elementwise activation (Softmax, pooling, ...), by
+    several consumers, by an activation other than (leaky) ReLU under "hessian" (no
+    spectral-norm law), or not called in the forward; and every other parameter
+    (``nn.ConvTranspose*``, ``bias_k``, user parameters, ...).  With ``warn=True``
+    (default) a non-empty ``skipped`` raises an :class:`InitCoverageWarning` (a
+    ``UserWarning``).
+
+    **The report** (:class:`InitReport`, docs/torch-init.md, "Architectures"): per
+    module, besides the std, its ``kind``, ``residual_scale``, the ``predicted`` mean
+    square per output coordinate for inputs of mean square ``input_rms**2`` and its
+    finite-width ``spread`` over the random weights, propagated along the graph with exact
+    rules where they exist (linear layers; activations after them for positively
+    homogeneous phi; residual additions of such branches; embeddings) and stated
+    approximations otherwise (``approximation``; :mod:`initmath.nn.model_report`).
+    Attention needs the sequence length: its prediction (and what depends on it until the
+    next normalization) is None unless ``example_input`` is given.  With ``example_input``
+    (or later :meth:`InitReport.measure`) the measured mean squares and their
+    :math:`z = (\text{measured} - \text{predicted})/\text{spread}` are added;
+    :meth:`InitReport.assert_healthy` turns the report into a CI check.
 
     Parameters
     ----------
@@ -835,6 +832,15 @@ def init_model_(model: nn.Module, scheme: str = "fractional-moment", *,
         Not with ``a``, and not for "xavier".
     warn : bool, default True
         Warn (:class:`InitCoverageWarning`) when some parameters were left unchanged.
+    branch_scale : float or "depth", default "depth"
+        alpha in [0, 1], the factor on the std of each residual branch's last layer;
+        ``"depth"``: :math:`1/\sqrt{L}`, L the number of residual additions in the model
+        (the report's ``residual_additions``).
+    example_input : torch.Tensor or tuple of torch.Tensor, optional
+        A batch: after initializing, :meth:`InitReport.measure` runs it (eval mode) and
+        records the measured values (and the sequence length for attention).  It is run
+        once before anything changes too, so that a batch the model rejects is a
+        ValueError that leaves the model as it was.
     **params
         The scheme's parameters (above).  ``a``, if given, states the slope of the model's
         (leaky) ReLU activations: it must equal the slope read for every layer followed by
@@ -848,9 +854,11 @@ def init_model_(model: nn.Module, scheme: str = "fractional-moment", *,
     Returns
     -------
     InitReport
-        A list of ``InitRecord(name, shape, std, activation, a, moment_factor)``, one per
-        layer initialized, with ``.skipped``: ``SkippedParameter(name, shape, reason)`` for
-        every parameter left unchanged.  ``moment_factor`` is the predicted one-layer
+        A list of ``InitRecord(name, shape, std, activation, a, moment_factor, kind,
+        residual_scale, predicted, spread, approximation, measured, z)``, one per module
+        initialized (layers, norms, embeddings, attention projections), with
+        ``.skipped``: ``SkippedParameter(name, shape, reason)`` for every parameter left
+        unchanged.  ``moment_factor`` is the predicted one-layer
         factor on the moment kept, from the exact :func:`initmath.finite_width.moment_map`:
         :math:`E[\lVert x'\rVert^s \mid \lVert x\rVert = r] / t^s` (r, t as above; for
         "kaiming" / "gain": s = 2 and r = 1 / std, where the pre-activation variance is 1,
@@ -860,8 +868,10 @@ def init_model_(model: nn.Module, scheme: str = "fractional-moment", *,
     ------
     ValueError
         For a model that is not an ``nn.Module`` or has no such layer, a lazy layer, an
-        unknown scheme, a parameter the scheme does not take, an ``a`` that disagrees with
-        the model's activations, a bad ``override_a``, or any value a std function rejects
+        unknown scheme, a ``branch_scale`` outside [0, 1] (or not "depth"), an
+        ``example_input`` that is not a tensor or a tuple of tensors, a parameter the
+        scheme does not take, an ``a`` that disagrees with the model's activations, a bad
+        ``override_a``, or any value a std function rejects
         (the message names the layer).
 
     Examples
@@ -896,6 +906,25 @@ def init_model_(model: nn.Module, scheme: str = "fractional-moment", *,
     >>> tanh = torch.nn.Sequential(torch.nn.Linear(16, 8), torch.nn.Tanh())
     >>> init_model_(tanh, "gain", warn=False)[0].std == float(gain("tanh")) / 16 ** 0.5
     True
+
+    A residual block (traced: a functional GELU, an addition): the branch's last layer
+    gets the identity std times alpha = 1/sqrt(1), and the predicted mean squares add
+    exactly, E||x + f(x)||^2/n = 1 + E||f(x)||^2/n at unit inputs:
+
+    >>> class Block(torch.nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.fc1, self.fc2 = torch.nn.Linear(32, 32), torch.nn.Linear(32, 32)
+    ...     def forward(self, x):
+    ...         return x + self.fc2(torch.nn.functional.gelu(self.fc1(x)))
+    >>> block = Block()
+    >>> report = init_model_(block, s=2.0, generator=torch.Generator().manual_seed(0))
+    >>> [(r.name, r.kind, r.residual_scale) for r in report]
+    [('fc1', 'layer', None), ('fc2', 'residual-end', 1.0)]
+    >>> report[1].std == fractional_moment_std((32, 32), s=2.0, a=1.0)
+    True
+    >>> x = torch.randn(256, 32, generator=torch.Generator().manual_seed(1))
+    >>> report.measure(block, x).assert_healthy()      # within [1/10, 10], |z| <= 5
     """
     names = _check_init_arguments(scheme, params, warn, generator, override_a)
     if override_a is not None:
@@ -906,20 +935,27 @@ def init_model_(model: nn.Module, scheme: str = "fractional-moment", *,
     if "input_rms" in params:
         params["input_rms"] = _validate.real_scalar(params["input_rms"], "input_rms",
                                                     *INPUT_RMS_RANGE)
-    plan, skipped_layers = _plan_layers(model, scheme, params, override_a, stated)
+    branch_scale = _check_branch_scale(branch_scale)
+    reading = _read_model(model)
+    _check_example_input(model, example_input)
+    alpha = _alpha(branch_scale, reading.additions)
+    plan, skipped_layers = _plan_modules(model, scheme, params, override_a, stated, reading,
+                                         alpha, generator)
     skipped = _skipped_parameters(model, plan, skipped_layers, scheme)
-    for _, m, record in plan:
-        _fill(m.weight, record.std, generator)
-        if m.bias is not None:
-            with torch.no_grad():
-                m.bias.zero_()
+    for planned in plan:
+        for tensor, fill in planned.fills:
+            fill(tensor)
     if skipped and warn:
         listed = ", ".join(f"{p.name!r}" for p in skipped[:6]) + (
             f" and {len(skipped) - 6} more" if len(skipped) > 6 else "")
         warnings.warn(f"init_model_ left {len(skipped)} parameter(s) unchanged that no "
                       f"{scheme} scale covers: {listed} (see the report's .skipped; "
                       "warn=False silences this)", InitCoverageWarning, stacklevel=2)
-    return InitReport([record for _, _, record in plan], skipped)
+    rms = params.get("input_rms", 1.0)
+    report = _report(plan, skipped, reading, alpha, rms)
+    if example_input is not None:
+        report.measure(model, example_input)
+    return report
 
 
 def _check_init_arguments(scheme, params, warn, generator, override_a):
@@ -943,6 +979,107 @@ def _check_init_arguments(scheme, params, warn, generator, override_a):
     return names
 
 
+def _check_branch_scale(branch_scale):
+    if isinstance(branch_scale, str):
+        return _validate.choice(branch_scale, "branch_scale", ("depth",))
+    return _validate.real_scalar(branch_scale, "branch_scale", 0, 1)
+
+
+def _check_example_input(model, example_input):
+    """Check example_input, and that the model runs on it, before anything changes."""
+    if example_input is None:
+        return
+    inputs = example_input if isinstance(example_input, tuple) else (example_input,)
+    if not all(isinstance(x, torch.Tensor) for x in inputs):
+        raise ValueError(f"example_input must be a tensor or a tuple of tensors, got "
+                         f"{type(example_input).__name__}")
+    if isinstance(model, nn.Module):
+        with torch.no_grad():
+            run_eval(model, inputs, "example_input")
+
+
+def _alpha(branch_scale, additions):
+    """alpha: the given float, or 1/sqrt(number of residual additions) for "depth"; None
+    when the model has no residual addition."""
+    if not additions:
+        return None
+    return 1 / math.sqrt(additions) if branch_scale == "depth" else float(branch_scale)
+
+
+class _Reading(NamedTuple):
+    """What init_model_ read from the model: per layer module, (description, slope) of
+    what follows it and its kind ("layer", "before-norm", "residual-end"); reasons for the
+    layers that cannot be read; the graph (None for the Sequential fallback), how it was
+    read, the number of residual additions, and per module its graph node."""
+    following: dict
+    kinds: dict
+    reasons: dict
+    graph: object
+    source: str
+    additions: int
+    nodes: dict
+
+
+_CONSUMER_KINDS = {"linear": "layer", "output": "layer", "sum": "layer", "stream": "layer",
+                   "norm": "before-norm", "residual": "residual-end"}
+
+
+def _follower(graph, node, branches):
+    """((description, slope), kind, reason) for the module at graph node ``node``."""
+    found = consumer(graph, node, branches)
+    if found.kind == "activation":
+        spec = graph.nodes[found.node].spec
+        read = _activation(spec) if isinstance(spec, nn.Module) else _functional(*spec)
+        return read, "layer", ""
+    if found.kind in _CONSUMER_KINDS:
+        return ("identity", 1.0), _CONSUMER_KINDS[found.kind], ""
+    return (_UNKNOWN, None), "layer", found.reason
+
+
+def _read_model(model):
+    """The :class:`_Reading` of the model: its fx graph, or the Sequential fallback."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
+    graph, why = read_graph(model)
+    if graph is None:
+        following = _followers(model)
+        return _Reading(following, {}, {}, None, f"Sequential fallback: {why}", 0, {})
+    branches = residual_branches(graph)
+    following, kinds, reasons, nodes, calls = {}, {}, {}, {}, {}
+    for node in graph.nodes:
+        if node.kind not in ("layer", "attention", "norm", "embedding"):
+            continue
+        key = id(node.module)
+        calls[key] = calls.get(key, 0) + 1
+        nodes[key] = node.index
+        if node.kind in ("layer", "attention"):
+            target = node.module.out_proj if node.kind == "attention" else node.module
+            (following[id(target)], kinds[id(target)],
+             reasons[id(target)]) = _follower(graph, node.index, branches)
+    for m in model.modules():
+        if isinstance(m, LAYER_TYPES) and id(m) not in following:
+            following[id(m)] = (_UNKNOWN, None)
+            reasons[id(m)] = "the module is not called in the model's forward (as traced)"
+    for key, count in calls.items():
+        if count > 1:
+            following[key] = (_UNKNOWN, None)
+            reasons[key] = f"the module is called {count} times in the forward (shared weights)"
+            nodes.pop(key)
+    return _Reading(following, kinds, reasons, graph, graph.source, len(branches), nodes)
+
+
+def _functional(key, parameters):
+    """(description, slope) of a functional activation, as :func:`_activation` reads the
+    module of the same name."""
+    phi = _resolve_activation(key, **parameters)
+    if phi.slopes is not None:
+        name = "ReLU" if key == "relu" else f"leaky_relu(negative_slope={phi.slopes[1]:g})"
+        return name, float(phi.slopes[1])
+    values = ", ".join(f"{k}={_parameter_text(v)}" for k, v in parameters.items())
+    text = f"{key}({values})" if values else key
+    return text, _Elementwise(text, phi)
+
+
 def _layer_activation(name, m, scheme, override_a, stated, following):
     """(activation, slope) that a layer's scale is computed for; a stated slope that the
     model contradicts is an error."""
@@ -959,55 +1096,266 @@ def _layer_activation(name, m, scheme, override_a, stated, following):
     return activation, slope
 
 
-def _plan_layers(model, scheme, params, override_a, stated):
-    """[(name, layer, InitRecord)] for the layers with a scale, and {id(layer): reason}
-    for those without one; every std is computed and checked before any is drawn."""
-    layers = _layers(model)
-    following = {} if scheme == "xavier" else _followers(model)
-    plan, skipped_layers = [], {}
-    for name, m in layers:
-        activation, slope = _layer_activation(name, m, scheme, override_a, stated, following)
-        if scheme != "xavier" and override_a is None and slope is None:
-            skipped_layers[id(m)] = (
-                f"layer followed by {activation}: no {scheme} scale for it" if activation !=
-                _UNKNOWN else "the activation after this layer cannot be read from the model "
-                "(not in an nn.Sequential chain, or last in a chain inside another module)")
-            continue
-        try:
-            std = _layer_std(scheme, m.weight, slope, params)
-        except ValueError as error:
-            raise ValueError(f"model layer {name!r}: {error}") from None
-        except _NoScale as why:
-            skipped_layers[id(m)] = f"layer followed by {activation}: {why}"
-            continue
+class _Planned(NamedTuple):
+    """One module's record, and the fills to apply: [(tensor, fill function)]; detail:
+    an attention's (q, k, v) stds, or a layer's (bias variance,) (report_model)."""
+    record: InitRecord
+    module: nn.Module
+    fills: list
+    detail: tuple = ()
+
+
+def _normal(std, generator):
+    return lambda tensor: _fill(tensor, std, generator)
+
+
+def _constant(value):
+    def fill(tensor):
+        with torch.no_grad():
+            tensor.fill_(value)
+    return fill
+
+
+def _checked_std(name, scheme, weight, slope, params, dtype):
+    """The layer's std (ValueError naming the layer), or raise _NoScale."""
+    try:
+        std = _layer_std(scheme, weight, slope, params)
+        return _check_std(std, dtype, name=f"model layer {name!r}")
+    except ValueError as error:
+        raise ValueError(f"model layer {name!r}: {error}") from None
+
+
+def _plan_layer(name, m, scheme, params, override_a, stated, reading, alpha, generator):
+    """The _Planned of one Linear/Conv layer, or the reason it has no scale (a str)."""
+    activation, slope = _layer_activation(name, m, scheme, override_a, stated,
+                                          reading.following)
+    if scheme != "xavier" and override_a is None and slope is None:
+        reason = reading.reasons.get(id(m)) or (
+            "the activation after this layer cannot be read from the model "
+            "(not in an nn.Sequential chain, or last in a chain inside another module)")
+        return (f"layer followed by {activation}: no {scheme} scale for it"
+                if activation != _UNKNOWN else reason)
+    try:
+        std = _checked_std(name, scheme, m.weight, slope, params, m.weight.dtype)
+    except _NoScale as why:
+        return f"layer followed by {activation}: {why}"
+    kind = reading.kinds.get(id(m), "layer")
+    scale = alpha if kind == "residual-end" else None
+    if scale is not None:
+        std *= scale
         try:
             _check_std(std, m.weight.dtype, name=f"model layer {name!r}")
         except ValueError as error:
-            raise ValueError(f"model layer {name!r}: {error}") from None
-        record_a = (None if scheme == "xavier" or (scheme == "hessian" and slope == 1.0)
-                    or isinstance(slope, _Elementwise) else slope)
-        # the factor is always that of the activation in the model (override_a included)
-        actual = slope if override_a is None else following.get(id(m), (_UNKNOWN, None))[1]
-        factor = None if actual is None else _moment_factor(scheme, m.weight, actual, std,
-                                                            params)
-        plan.append((name, m, InitRecord(name, tuple(m.weight.shape), std, activation,
-                                         record_a, factor)))
+            raise ValueError(f"{error} (branch_scale = {scale:g})") from None
+    record_a = (None if scheme == "xavier" or (scheme == "hessian" and slope == 1.0)
+                or isinstance(slope, _Elementwise) else slope)
+    # the factor is always that of the activation in the model (override_a included)
+    actual = slope if override_a is None else reading.following.get(id(m), (_UNKNOWN, None))[1]
+    factor = None if actual is None or std == 0 else _moment_factor(scheme, m.weight, actual,
+                                                                    std, params)
+    fills = [(m.weight, _normal(std, generator))]
+    if m.bias is not None:
+        fills.append((m.bias, _constant(0.0)))
+    return _Planned(InitRecord(name, tuple(m.weight.shape), std, activation, record_a,
+                               factor, kind=kind, residual_scale=scale), m, fills)
+
+
+def _plan_norm(name, m):
+    weight, bias = getattr(m, "weight", None), getattr(m, "bias", None)   # RMSNorm: no bias
+    fills = [(p, _constant(value)) for p, value in ((weight, 1.0), (bias, 0.0))
+             if isinstance(p, torch.Tensor)]
+    shape = tuple(weight.shape) if isinstance(weight, torch.Tensor) else ()
+    return _Planned(InitRecord(name, shape, 0.0, "none", kind="norm"), m, fills)
+
+
+def _plan_embedding(name, m, rms, generator):
+    _check_std(rms, m.weight.dtype, name=f"model embedding {name!r}")
+
+    def fill(tensor):
+        _fill(tensor, rms, generator)
+        if m.padding_idx is not None:
+            with torch.no_grad():
+                tensor[m.padding_idx].zero_()
+    return _Planned(InitRecord(name, tuple(m.weight.shape), rms, "none", kind="embedding"),
+                    m, [(m.weight, fill)])
+
+
+def _projections(m):
+    """[(tensor, [(row slice, shape)])] of an nn.MultiheadAttention's Q, K, V weights."""
+    if m.in_proj_weight is not None:
+        e = m.embed_dim
+        return [(m.in_proj_weight, [(slice(i * e, (i + 1) * e), (e, e)) for i in range(3)])]
+    return [(w, [(slice(None), tuple(w.shape))])
+            for w in (m.q_proj_weight, m.k_proj_weight, m.v_proj_weight)]
+
+
+def _plan_attention(name, m, scheme, params, generator):
+    """The Q, K, V projections at the scheme's identity std for their shape, biases 0."""
+    fills, stds = [], []
+    for tensor, blocks in _projections(m):
+        block_stds = [_checked_std(name, scheme, shape, 1.0, params, tensor.dtype)
+                      for _, shape in blocks]
+        stds += block_stds
+
+        def fill(t, blocks=blocks, block_stds=block_stds):
+            for (rows, _), std in zip(blocks, block_stds):
+                _fill(t[rows], std, generator)
+        fills.append((tensor, fill))
+    if m.in_proj_bias is not None:
+        fills.append((m.in_proj_bias, _constant(0.0)))
+    record = InitRecord(name, (3 * m.embed_dim, m.embed_dim), stds[0], "none",
+                        kind="attention-in")
+    return _Planned(record, m, fills, tuple(stds))
+
+
+def _plan_modules(model, scheme, params, override_a, stated, reading, alpha, generator):
+    """[_Planned] in named_modules order, and {id(module): reason} for the layers without a
+    scale; every std is computed and checked before anything is drawn."""
+    modules = _layers(model)
+    rms = params.get("input_rms", 1.0)
+    plan, skipped_layers, attention = [], {}, set()
+    for name, m in modules:
+        if isinstance(m, LAYER_TYPES):
+            planned = _plan_layer(name, m, scheme, params, override_a, stated, reading,
+                                  alpha, generator)
+            if isinstance(planned, str):
+                skipped_layers[id(m)] = planned
+                continue
+            if name.rpartition(".")[0] in attention:       # an attention's out_proj
+                planned = planned._replace(record=planned.record._replace(
+                    kind="attention-out"))
+        elif isinstance(m, NORM_TYPES):
+            planned = _plan_norm(name, m)
+        elif isinstance(m, nn.Embedding):
+            planned = _plan_embedding(name, m, rms, generator)
+        else:
+            planned = _plan_attention(name, m, scheme, params, generator)
+            attention.add(name)
+        plan.append(planned)
     return plan, skipped_layers
 
 
 def _skipped_parameters(model, plan, skipped_layers, scheme):
     """Every parameter of the model that the plan leaves unchanged, with the reason."""
-    done = {id(m) for _, m, _ in plan}
-    owners = {}
+    done = {id(tensor) for planned in plan for tensor, _ in planned.fills}
+    skipped, seen = [], set()
     for module_name, module in model.named_modules():
         for param_name, param in module.named_parameters(recurse=False):
+            if id(param) in done or id(param) in seen:
+                continue
+            seen.add(id(param))
             full = f"{module_name}.{param_name}" if module_name else param_name
-            owners.setdefault(id(param), (full, module, param_name, param))
-    skipped = []
-    for full, module, param_name, param in owners.values():
-        if id(module) in done and param_name in ("weight", "bias"):
-            continue
-        reason = skipped_layers.get(id(module)) if param_name in ("weight", "bias") else None
-        skipped.append(SkippedParameter(full, tuple(param.shape), reason or (
-            f"{type(module).__name__}.{param_name}: no {scheme} scale for this parameter")))
+            reason = skipped_layers.get(id(module)) if param_name in ("weight", "bias") \
+                else None
+            if isinstance(module, nn.MultiheadAttention) and param_name in ("bias_k", "bias_v"):
+                reason = (f"MultiheadAttention.{param_name}: an extra learned key/value token "
+                          "has no scale the theory gives")
+            skipped.append(SkippedParameter(full, tuple(param.shape), reason or (
+                f"{type(module).__name__}.{param_name}: no {scheme} scale for this "
+                "parameter")))
     return skipped
+
+
+def _report(plan, skipped, reading, alpha, rms):
+    """The InitReport: records with their predictions along the graph (none for the
+    Sequential fallback)."""
+    options = dict(graph=reading.source, residual_additions=reading.additions,
+                   branch_scale=alpha, input_ms=rms * rms)
+    records = [planned.record for planned in plan]
+    if reading.graph is None:
+        return InitReport(records, skipped, **options)
+    layers, attention, embeddings, nodes = {}, {}, {}, {}
+    by_name = {planned.record.name: planned for planned in plan}
+    for planned in plan:
+        record, m = planned.record, planned.module
+        if record.kind == "attention-out":
+            owner = by_name[record.name.rpartition(".")[0]]
+            attention[id(owner.module)] = tuple(s * s for s in owner.detail) + (
+                record.std ** 2,)
+            m = owner.module
+        elif record.kind in ("layer", "before-norm", "residual-end"):
+            layers[id(m)] = (record.std ** 2, planned.detail[0] if planned.detail else 0.0)
+        elif record.kind == "embedding":
+            embeddings[id(m)] = record.std ** 2
+        if id(m) in reading.nodes:
+            which = "mixture" if record.kind == "attention-in" else "state"
+            nodes[record.name] = (reading.nodes[id(m)], which)
+    scales = _Scales(layers, attention, embeddings)
+    inputs = [(rms * rms, 0.0)] * sum(n.kind == "input" for n in reading.graph.nodes)
+    predicted = predictions(reading.graph, scales, inputs, nodes)
+    records = [r._replace(**dict(zip(("predicted", "spread", "approximation"),
+                                     predicted[r.name]))) if r.name in predicted else r
+               for r in records]
+    context = {"graph": reading.graph, "scales": scales, "nodes": nodes}
+    return InitReport(records, skipped, context=context, **options)
+
+
+def _rms(tensor):
+    return float(tensor.detach().double().pow(2).mean().sqrt())
+
+
+def _current(name, m, reading):
+    """The _Planned (no fills) describing module m's weights as they are."""
+    if isinstance(m, NORM_TYPES):
+        return _plan_norm(name, m)._replace(fills=[])
+    if isinstance(m, nn.Embedding):
+        return _Planned(InitRecord(name, tuple(m.weight.shape), _rms(m.weight), "none",
+                                   kind="embedding"), m, [])
+    if isinstance(m, nn.MultiheadAttention):
+        stds = [_rms(t[rows]) for t, blocks in _projections(m) for rows, _ in blocks]
+        return _Planned(InitRecord(name, (3 * m.embed_dim, m.embed_dim), stds[0], "none",
+                                   kind="attention-in"), m, [], tuple(stds))
+    activation, slope = reading.following.get(id(m), (_UNKNOWN, None))
+    kind = reading.kinds.get(id(m), "layer")
+    bias2 = 0.0 if m.bias is None else _rms(m.bias) ** 2
+    record = InitRecord(name, tuple(m.weight.shape), _rms(m.weight), activation,
+                        None if isinstance(slope, _Elementwise) else slope, kind=kind,
+                        residual_scale=1.0 if kind == "residual-end" else None)
+    return _Planned(record, m, [], (bias2,))
+
+
+def report_model(model: nn.Module, example_input: torch.Tensor | tuple | None = None, *,
+                 input_rms: float = 1.0) -> InitReport:
+    r"""The report of :func:`init_model_` for the model's weights as they are, changing
+    nothing: each weight is read as iid :math:`N(0, \sigma^2)` draws with :math:`\sigma`
+    its root mean square, each bias as :math:`N(0, \sigma_b^2)` with :math:`\sigma_b^2`
+    its mean square (an approximation for weights that were not drawn so, e.g. torch's
+    uniform defaults or trained weights: only their second moments enter).
+
+    Parameters
+    ----------
+    model : nn.Module
+    example_input : torch.Tensor or tuple of torch.Tensor, optional
+        A batch to measure (:meth:`InitReport.measure`).
+    input_rms : float, default 1
+        The inputs' root mean square per coordinate the predictions are for, in
+        [1e-6, 1e6] (replaced by the batch's when one is given).
+
+    Returns
+    -------
+    InitReport
+        Records as :func:`init_model_`'s (``std`` the weight's root mean square;
+        ``residual_scale`` 1.0 marks a residual branch's last layer), nothing skipped.
+
+    Examples
+    --------
+    torch's default Linear init (uniform, std :math:`1/\sqrt{3\,\mathrm{fan\_in}}`, and
+    a bias) keeps a third of the mean square per layer, up to the bias's share:
+
+    >>> import torch
+    >>> from initmath.nn import report_model
+    >>> torch.manual_seed(0)                                  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> net = torch.nn.Sequential(torch.nn.Linear(256, 256), torch.nn.Linear(256, 256))
+    >>> report = report_model(net)
+    >>> [round(r.predicted, 2) for r in report]
+    [0.33, 0.11]
+    """
+    rms = _validate.real_scalar(input_rms, "input_rms", *INPUT_RMS_RANGE)
+    reading = _read_model(model)
+    _check_example_input(model, example_input)
+    plan = [_current(name, m, reading) for name, m in _layers(model)]
+    report = _report(plan, [], reading, None, rms)
+    if example_input is not None:
+        report.measure(model, example_input)
+    return report

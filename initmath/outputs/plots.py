@@ -12,6 +12,8 @@ also writes it.  :data:`PLOTS` maps the names used by ``initmath plot NAME`` to 
 ``lyapunov``          μ_a(σ) and its zero crossing edge_sigma(d, a)
 ``ldlt-variance``     Var[y_i] of the LDLT layer against σ (Juston et al.)
 ``hessian-vs-glorot`` Skorski's 1/E‖J‖₂ (Gordon, exact, Tracy–Widom, ReLU) and Glorot
+``depth-law``         the law of ‖x_L‖²/d across depth at width 16 for ReLU, GELU, tanh,
+                      SiLU (any-activation finite-depth law) against mean field
 ===================== ==========================================================
 
 Curves are initmath's exact values.  A figure never simulates: Monte Carlo points are
@@ -35,10 +37,13 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from .. import _docs, _validate
+from ..activations import activation as resolve_activation
 from ..critical_variance import critical_sigma, critical_variance, kaiming_sigma, log_moment_factor
+from ..finite_depth import depth_law
 from ..hessian import glorot_sigma, hessian_sigma
 from ..ldlt import ldlt_output_variance, ldlt_series_radius
 from ..lyapunov import edge_sigma, log_norm_distribution, lyapunov_exponent, stochastic_dominance
+from ..mean_field import gain, variance_map
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -48,7 +53,9 @@ __all__ = [
     "PLOTS",
     "MonteCarloPoints",
     "Points",
+    "anyinit_comparison_figure",
     "check_options",
+    "depth_law_figure",
     "gh_figure1",
     "gh_figure2",
     "gh_figure3",
@@ -659,6 +666,168 @@ def hessian_vs_glorot_figure(out: str | os.PathLike | None = None, *,
     return _finish(figure, out)
 
 
+# --------------------------------------------------------------------------- depth law
+DEPTH_LAW_D = 16
+DEPTH_LAW_DEPTH = 30
+DEPTH_LAW_ACTIVATIONS = ("relu", "gelu", "tanh", "silu")
+# The band of the finite-width law drawn around its mean, and the quantiles simulated.
+DEPTH_LAW_QUANTILES = (0.1, 0.5, 0.9)
+
+
+def depth_law_sigma(name: str, d: int = DEPTH_LAW_D) -> float:
+    """The weight std of the depth-law figure: the exact gain over sqrt(d), the std that
+    keeps the pre-activation variance q = 1 at infinite width (He's for ReLU)."""
+    return float(gain(name)) / math.sqrt(d)
+
+
+def depth_law_curves(name: str, depth: int, d: int = DEPTH_LAW_D):
+    """(depth law, mean-field path, gain g) for the variance q_L = g^2 ||x_L||^2 / d of the
+    next layer's pre-activations, L = 1, ..., depth, started at q_0 = 1 (||x_0|| =
+    sqrt(d) / g), at :func:`depth_law_sigma`: the exact finite-width law
+    (:func:`initmath.finite_depth.depth_law`) and the iterated infinite-width map
+    q_L = g^2 E phi(sqrt(q_{L-1}) z)^2, which the gain keeps at 1."""
+    g = float(gain(name))
+    law = depth_law(depth, d, name, g / math.sqrt(d), r0=math.sqrt(d) / g)
+    path, q = [], 1.0
+    for _ in range(depth):
+        q = float(variance_map(q, resolve_activation(name), g * g))
+        path.append(q)
+    return law, np.array(path), g
+
+
+@_fill
+def depth_law_figure(out: str | os.PathLike | None = None, *,
+                     monte_carlo: MonteCarloPoints | None = None, seed: int = 0,
+                     quick: bool = False) -> "Figure":
+    r"""The law of q_L = g²‖x_L‖²/d (the variance of the next pre-activations) across
+    depth at width d = 16, exact at finite width, for ReLU, GELU, tanh and SiLU at their
+    exact gain g (σ = g/√d, q_0 = 1).
+
+    One panel per activation: initmath's mean of q_L (solid, :func:`initmath.finite_depth.
+    depth_law`), its 10%–90% band (shaded) and median (thin), and the infinite-width
+    (mean-field) path, which AnyInit-style tools predict (dashed: 1 at every depth, the
+    gain's fixed point, with no spread).  Simulated: 4096 networks of the real torch
+    modules (512 with quick), depth 30 (8 with quick): the mean of q_L with ± 2 standard
+    errors, and the 10%, 50%, 90% sample quantiles (✕; standard error from 32 chunks'
+    quantiles).
+
+    %(figure)s
+    >>> import numpy as np
+    >>> from initmath.outputs.plots import depth_law_figure
+    >>> relu = depth_law_figure(monte_carlo=False, quick=True).axes[0]
+    >>> mean = next(l for l in relu.get_lines() if l.get_gid() == "exact mean relu")
+    >>> bool(np.allclose(mean.get_ydata(), 1, atol=2e-3))  # He keeps E q_L = 1 exactly
+    True
+    """
+    points = _start(out, monte_carlo, seed, quick, "depth-law")
+    depth = _budget(quick, DEPTH_LAW_DEPTH, 8)
+    figure, axes = _figure(len(DEPTH_LAW_ACTIVATIONS), 13, 3.6)
+    colours = _colours()
+    layers = np.arange(1, depth + 1)
+    for ax, name, colour in zip(axes, DEPTH_LAW_ACTIVATIONS, colours):
+        law, path, g = depth_law_curves(name, depth)
+        low, median, high = ((g * law.quantile(DEPTH_LAW_QUANTILES)) ** 2 / DEPTH_LAW_D).T
+        ax.fill_between(layers, low, high, color=colour, alpha=0.2, lw=0,
+                        label="initmath 10–90%")
+        _curve(ax, layers, g * g * law.mean, f"exact mean {name}", color=colour, lw=2,
+               label="initmath mean")
+        _curve(ax, layers, median, f"exact median {name}", color=colour, lw=0.8)
+        _curve(ax, layers, path, f"mean field {name}", color="k", ls="--",
+               label="infinite width")
+        if points is not None:
+            _points(ax, *points.curves[name, "mean"], f"mc mean {name}", color=colour,
+                    label="simulated mean")
+            for p in DEPTH_LAW_QUANTILES:
+                x, y, se = points.curves[name, p]
+                container = ax.errorbar(x, y, yerr=ERROR_BAR_SE * se, fmt="x", ms=4, lw=0.8,
+                                        color="grey")
+                container.lines[0].set_gid(f"mc quantile {p:g} {name}")
+        ax.set(yscale="log", xlabel="layer L", title=f"{name}, d = {DEPTH_LAW_D}, "
+               f"σ = gain/√d")
+        ax.title.set_fontsize(9)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(r"$q_L = g^2 \Vert x_L\Vert^2 / d$")
+    axes[0].legend(fontsize=7, loc="lower left")
+    return _finish(figure, out)
+
+
+# --------------------------------------------------------------------------- AnyInit
+def anyinit_comparison_figure(rows: list, out: str | os.PathLike | None = None) -> "Figure":
+    r"""initmath's finite-width prediction against AnyInit's and the Monte Carlo truth,
+    per layer: one panel per row of ``benchmarks/compare_anyinit.py`` (its JSON ``rows``).
+
+    Each panel: the simulated mean of ‖x_l‖²/d_l (± 2 standard errors) and median (✕),
+    AnyInit's predicted second moment (dashed), and, where initmath has it, its exact
+    finite-width mean (solid) with ± one finite-width standard deviation (shaded).  Not
+    in :data:`PLOTS`: the data come from the comparison script, which needs the optional
+    ``anyinit`` package (``pip install 'initmath[compare]'``).
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows with the keys ``model``, ``mode``, ``labels``, ``anyinit``, ``mc_mean``,
+        ``mc_se``, ``mc_median`` and optionally ``initmath_mean``, ``initmath_spread``
+        (per-layer lists; None for a missing value).
+    out : str or path-like, optional
+        Also write the figure there (``.png`` or ``.pdf``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If rows is empty or a row lacks a key, or out is not a path ending in .png or
+        .pdf in an existing folder.
+
+    Examples
+    --------
+    >>> from initmath.outputs.plots import anyinit_comparison_figure
+    >>> row = {"model": "mlp-relu-d16-L3", "mode": "analytic", "labels": ["1", "2", "3"],
+    ...        "anyinit": [1, 1, 1], "mc_mean": [1.0, 0.99, 1.02], "mc_se": [.01] * 3,
+    ...        "mc_median": [.9, .8, .7], "initmath_mean": [1, 1, 1],
+    ...        "initmath_spread": [.3, .45, .6]}
+    >>> ax = anyinit_comparison_figure([row]).axes[0]
+    >>> [line.get_gid() for line in ax.get_lines()][:2]
+    ['anyinit mlp-relu-d16-L3 analytic', 'initmath mlp-relu-d16-L3 analytic']
+    """
+    check_options(out)
+    required = ("model", "mode", "labels", "anyinit", "mc_mean", "mc_se", "mc_median")
+    if not isinstance(rows, (list, tuple)) or not rows:
+        raise ValueError(f"rows must be a non-empty list of comparison rows, got "
+                         f"{_validate.shown(rows)}")
+    for row in rows:
+        missing = [key for key in required if key not in row]
+        if missing:
+            raise ValueError(f"rows: a row lacks {', '.join(missing)}")
+    figure, axes = _figure(len(rows), 3.3 * len(rows) + 0.5, 3.6)
+    colours = _colours()
+    for ax, row in zip(axes, rows):
+        tag = f"{row['model']} {row['mode']}"
+        values = {key: np.array([math.nan if v is None else v for v in row[key]], float)
+                  for key in (*required[3:], "initmath_mean", "initmath_spread") if key in row}
+        x = np.arange(1, len(values["mc_mean"]) + 1)
+        _curve(ax, x, values["anyinit"], f"anyinit {tag}", color="k", ls="--",
+               label=f"AnyInit ({row['mode']})")
+        if "initmath_mean" in values:
+            mean, spread = values["initmath_mean"], values["initmath_spread"]
+            _curve(ax, x, mean, f"initmath {tag}", color=colours[0], lw=2,
+                   label="initmath (finite width)")
+            ax.fill_between(x, np.maximum(mean - spread, 0), mean + spread,
+                            color=colours[0], alpha=0.2, lw=0)
+        _points(ax, x, values["mc_mean"], values["mc_se"], f"mc {tag}", color=colours[1],
+                label="simulated mean")
+        ax.plot(x, values["mc_median"], "x", color="grey", ms=4, gid=f"mc median {tag}",
+                label="simulated median")
+        ax.set(xlabel="layer", title=tag)
+        ax.title.set_fontsize(9)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(r"$\Vert x_l\Vert^2 / d_l$")
+    axes[0].legend(fontsize=7)
+    return _finish(figure, out)
+
+
 PLOTS = {"gh-figure1": gh_figure1, "gh-figure2": gh_figure2, "gh-figure3": gh_figure3,
          "lyapunov": lyapunov_figure, "ldlt-variance": ldlt_variance_figure,
-         "hessian-vs-glorot": hessian_vs_glorot_figure}
+         "hessian-vs-glorot": hessian_vs_glorot_figure, "depth-law": depth_law_figure}
