@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/compare_anyinit.py [--quick] [--device cpu|auto|cuda|cuda:N]
-                                         [--networks N] [--json PATH]
+                                         [--networks N] [--max_width D] [--json PATH]
 
 Needs ``pip install "initmath[compare]"`` (anyinit 0.4.0 and torch).  For every model of the
 zoo (``_models.py``) and each AnyInit mode ("analytic", "empirical"):
@@ -402,7 +402,9 @@ def main(argv=None):
         device={"type": option_type(resolve_device), "default": "cpu",
                 "help": "'cpu' (default), 'auto' (CUDA when available), 'cuda', 'cuda:1', ..."},
         networks={"type": int, "metavar": "N", "help": "networks per Monte Carlo run "
-                  "(default: from a budget of random normals per run, see NETWORKS)"})
+                  "(default: from a budget of random normals per run, see NETWORKS)"},
+        max_width={"type": int, "metavar": "D", "help": "only the MLPs of width <= D "
+                   "(d = 1024 costs ~20 min of the ~30 of a full run on 2 CPU cores)"})
     import anyinit
 
     info.update(device=str(args.device), torch=torch.__version__, anyinit=anyinit.__version__,
@@ -412,7 +414,8 @@ def main(argv=None):
     start = time.perf_counter()
     rows = [compare(spec, mode, args.networks or networks(spec, args.quick), args.device,
                     repeat=1 if args.quick else 3)
-            for spec in zoo(args.quick) for mode in MODES]
+            for spec in zoo(args.quick) if spec.kind != "mlp" or args.max_width is None
+            or spec.width <= args.max_width for mode in MODES]
     print(markdown(rows))
     print(f"\n† relative standard error > {HEAVY}: heavy tails, the mean and its SE are "
           f"unreliable.  Total {time.perf_counter() - start:.1f} s.")

@@ -437,3 +437,32 @@ def test_activation_of_a_residual_sum_is_a_stated_approximation():
     x = torch.randn(1, 32, generator=gen(5))
     values = _simulated(model, report, ["head"], x / x.pow(2).mean().sqrt(), 400, seed=8)
     assert abs(values.mean() / head.predicted - 1) < 0.20
+
+
+class _PreNormAttention(nn.Module):
+    """x + MHA(LN(x)): the attention's out_proj ends a residual branch."""
+
+    def __init__(self, width=32, heads=4):
+        super().__init__()
+        self.ln = nn.LayerNorm(width)
+        self.attn = nn.MultiheadAttention(width, heads, bias=False, batch_first=True)
+
+    def forward(self, x):
+        y = self.ln(x)
+        return x + self.attn(y, y, y, need_weights=False)[0]
+
+
+def test_report_model_keeps_the_attention_of_a_residual_out_proj():
+    """report_model reads an out_proj that ends a residual branch as the attention's output
+    (kind "attention-out", as init_model_ does), so the attention is predicted: before, it
+    was read as a plain residual end and the prediction was None.  The prediction agrees
+    with the measured value of one draw within its spread's z < 5."""
+    torch.manual_seed(3)
+    model = _PreNormAttention()
+    for p in (model.attn.in_proj_weight, model.attn.out_proj.weight):
+        nn.init.normal_(p, std=32 ** -0.5)
+    report = report_model(model, torch.randn(1, 8, 32))
+    (out,) = [r for r in report if r.name == "attn.out_proj"]
+    assert out.kind == "attention-out"
+    assert out.predicted is not None and out.measured is not None
+    assert abs(out.z) < 5

@@ -1354,7 +1354,13 @@ def report_model(model: nn.Module, example_input: torch.Tensor | tuple | None = 
     rms = _validate.real_scalar(input_rms, "input_rms", *INPUT_RMS_RANGE)
     reading = _read_model(model)
     _check_example_input(model, example_input)
+    attention = {name for name, m in model.named_modules()
+                 if isinstance(m, nn.MultiheadAttention)}
     plan = [_current(name, m, reading) for name, m in _layers(model)]
+    # an attention's out_proj (also when it ends a residual branch), as init_model_ has it
+    plan = [p._replace(record=p.record._replace(kind="attention-out"))
+            if p.record.name.rpartition(".")[0] in attention and p.record.kind != "attention-in"
+            else p for p in plan]
     report = _report(plan, [], reading, None, rms)
     if example_input is not None:
         report.measure(model, example_input)
