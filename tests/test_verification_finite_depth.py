@@ -147,8 +147,8 @@ def test_fixed_points_are_fixed(network, d, s):
     assert star < finite_depth.fixed_point(label, d, 2.0, sigma_w, sigma_b)
 
 
-@pytest.mark.parametrize("network, grid", zip(finite_depth.FIXED_POINT_NETWORKS,
-                                              finite_depth.FIXED_POINT_GRID))
+@pytest.mark.parametrize("network, grid", list(zip(finite_depth.FIXED_POINT_NETWORKS,
+                                                   finite_depth.FIXED_POINT_GRID)))
 def test_mean_field_fixed_point_is_off_by_more_than_the_resolution(network, grid):
     """E r'^s at r*_2 is 3-5% below r*_2^s (s != 2), more than its check resolves."""
     (label, sigma_w, sigma_b), (d, s) = network, grid
