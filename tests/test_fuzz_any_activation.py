@@ -8,16 +8,10 @@ Activations: every entry of ACTIVATIONS with default parameters, parameters at t
 their ranges (5e-324, 1e300), user callables, torch modules, and junk specs.
 """
 import math
-import sys
-from pathlib import Path
 
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
-sys.path.insert(0, str(Path(__file__).parent))
 from _fuzz import (
     NONFINITE,
     NOT_A_NUMBER,
@@ -30,6 +24,8 @@ from _fuzz import (
     maybe_beyond,
     reals,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 from initmath.activations import ACTIVATIONS, activation
 from initmath.finite_width import S_MAX, moment_map, moment_preserving_sigma

@@ -3,17 +3,11 @@ finite value or a one-line ValueError naming its argument; float64 agrees with d
 the domain's edges; and the reproducers found by fuzzing stay fixed (true values derived
 independently: closed forms or a direct mpmath finite sum)."""
 import math
-import sys
 import time
-from pathlib import Path
 
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
-sys.path.insert(0, str(Path(__file__).parent))
 from _fuzz import (
     NOT_A_NUMBER,
     arrays,
@@ -25,6 +19,8 @@ from _fuzz import (
     maybe_beyond,
     reals,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 from initmath import (
     critical_sigma,

@@ -7,17 +7,11 @@ bound E||G|| >= E chi_max(d_in, d_out) (||G|| is at least the norm of a column /
 Oracles: closed forms and independent evaluations at the domain's edges (widths up to 2**53).
 """
 import math
-import sys
 import time
-from pathlib import Path
 
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
-sys.path.insert(0, str(Path(__file__).parent))
 from _fuzz import (
     arrays,
     beyond_integers,
@@ -28,6 +22,8 @@ from _fuzz import (
     maybe_beyond,
     reals,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 from initmath import _spectral_norm, hessian
 from initmath.hessian import expected_norm, glorot_sigma, hessian_glorot_ratio, hessian_sigma

@@ -5,15 +5,10 @@ against the float64 results over the whole domain, edges included) and the repro
 CI: ~10 s.  Hunting: ``INITMATH_FUZZ=long python -m pytest tests/test_fuzz_kl.py``."""
 import math
 import sys
-from pathlib import Path
 
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import example, given
-from hypothesis import strategies as st
-
-sys.path.insert(0, str(Path(__file__).parent))
 from _fuzz import (
     NOT_A_NUMBER,
     arrays,
@@ -25,6 +20,8 @@ from _fuzz import (
     maybe_beyond,
     reals,
 )
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from initmath import kl
 from initmath.papers import horii_has

@@ -5,19 +5,13 @@ reproducers.
 
 CI: ~15 s.  Hunting: ``INITMATH_FUZZ=long python -m pytest tests/test_fuzz_ldlt_wishart.py``."""
 import math
-import sys
 import time
 from fractions import Fraction
-from pathlib import Path
 
 import mpmath
 import numpy as np
 import pytest
 import sympy
-from hypothesis import example, given
-from hypothesis import strategies as st
-
-sys.path.insert(0, str(Path(__file__).parent))
 from _fuzz import (
     NOT_A_NUMBER,
     arrays,
@@ -29,6 +23,8 @@ from _fuzz import (
     maybe_beyond,
     reals,
 )
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from initmath import ldlt, wishart
 from initmath.wishart import wishart_trace_moment

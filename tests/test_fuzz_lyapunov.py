@@ -6,18 +6,11 @@ sigma spans 1e-300..1e300 (log space), d reaches 2**53 and k reaches 2**53 (the 
 huge k goes through the cumulant series of its characteristic function).
 """
 import math
-import sys
 import time
-from pathlib import Path
 
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-from scipy import special
-
-sys.path.insert(0, str(Path(__file__).parent))
 from _fuzz import (
     arrays,
     beyond_integers,
@@ -28,6 +21,9 @@ from _fuzz import (
     maybe_beyond,
     reals,
 )
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import special
 
 from initmath import (
     edge_sigma,

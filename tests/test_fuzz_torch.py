@@ -3,19 +3,15 @@ finite, plausible value or a one-line ValueError naming the argument; the fill f
 leave a finite tensor; init_model_ initializes a layer only for an activation it can read
 from the model and lists (and warns about) every parameter it leaves alone."""
 import math
-import sys
 import warnings
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
-from torch import nn
-
-sys.path.insert(0, str(Path(__file__).parent))
 from _fuzz import NONFINITE, NOT_A_NUMBER, beyond_reals, examples, fuzz, maybe_beyond, reals
+from torch import nn
 
 import initmath.nn as itorch
 from initmath import rrelu_critical_sigma
