@@ -490,6 +490,9 @@ activation : str, torch.nn.Module, Activation or callable
     The elementwise nonlinearity phi: a name (``"gelu"``, ``"tanh"``, ``"LeakyReLU"``,
     ...), a torch activation module instance, or a function (see
     :func:`initmath.activations.activation`).""",
+    "sigma": """\
+sigma : float or array_like
+    Standard deviation of each weight, sigma > 0.""",
     "r": """\
 r : float or array_like, default 1
     Norm of the layer's input, r > 0.""",
@@ -527,8 +530,7 @@ def moment_map(s: ArrayLike, d: ArrayLike, activation, sigma: ArrayLike, r: Arra
     %(s)s
     %(d)s
     %(activation)s
-    sigma : float or array_like
-        Standard deviation of each weight, sigma > 0.
+    %(sigma)s
     %(r)s
     %(sigma_b)s
     %(dps)s
@@ -838,8 +840,7 @@ def moment_preserving_sigma_b(s: ArrayLike, d: ArrayLike, activation, sigma: Arr
     %(s)s
     %(d)s
     %(activation)s
-    sigma : float or array_like
-        Standard deviation of each weight, sigma > 0.
+    %(sigma)s
     %(r)s
     %(dps)s
 
@@ -942,8 +943,7 @@ def fixed_point_norm(s: ArrayLike, d: ArrayLike, activation, sigma: ArrayLike,
     %(s)s
     %(d)s
     %(activation)s
-    sigma : float or array_like
-        Standard deviation of each weight, sigma > 0.
+    %(sigma)s
     %(sigma_b)s
     %(dps)s
 
@@ -1065,8 +1065,7 @@ def moment_map_expansion(s: ArrayLike, d: ArrayLike, activation, sigma: ArrayLik
     %(s)s
     %(d)s
     %(activation)s
-    sigma : float or array_like
-        Standard deviation of each weight, sigma > 0.
+    %(sigma)s
     %(r)s
     %(sigma_b)s
     order : int, default 1

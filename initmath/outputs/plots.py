@@ -688,9 +688,9 @@ def depth_law_curves(name: str, depth: int, d: int = DEPTH_LAW_D):
     q_L = g^2 E phi(sqrt(q_{L-1}) z)^2, which the gain keeps at 1."""
     g = float(gain(name))
     law = depth_law(depth, d, name, g / math.sqrt(d), r0=math.sqrt(d) / g)
-    path, q = [], 1.0
+    phi, path, q = resolve_activation(name), [], 1.0
     for _ in range(depth):
-        q = float(variance_map(q, resolve_activation(name), g * g))
+        q = float(variance_map(q, phi, g * g))
         path.append(q)
     return law, np.array(path), g
 
