@@ -600,6 +600,10 @@ def depth_law(depth: int, d: int, activation, sigma: ArrayLike, sigma_b: float =
         tail = -first.scale[0] * first.quantiles[0, 0]
         low = path.min() - spread / 2 - margin - tail - 1
         high = path.max() + margin + 1
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise ValueError(f"sigma, depth: the norms leave float64's range within {depth} "
+                             f"layers (the mean-field path of log r^2 is not finite); use "
+                             f"fewer layers or a sigma nearer the critical one")
     else:
         low, high = (float(_validate.real_scalar(b, "bounds", 0, low_open=True)) for b in bounds)
         if not low < high:
@@ -732,6 +736,8 @@ def _transfer(steps_at, sigma, sigma_b, edges):
             # every cell is propagated: the moments of a homogeneous chain can come from
             # cells of tiny mass (E r^2 at small d is carried by rare large r)
             a, b = _support(q, 0.0)
+            if a >= b:          # no mass left on the grid: it all collapsed or exploded
+                return np.zeros(points), 0.0, 0.0
             # p_next[i] = sum_j cells[points - 1 + i - j] q[j], on the supports only
             full = np.convolve(cells[c0:c1], q[a:b])
             first = c0 + a - points + 1

@@ -40,6 +40,8 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
+from initmath.testing import strategies
+
 LONG = os.environ.get("INITMATH_FUZZ") == "long"
 RECORD = os.environ.get("INITMATH_FUZZ_RECORD")
 # The library's budget for one call (initmath._validate.WORK_BUDGET_S); a record run over an
@@ -163,42 +165,18 @@ def fuzz(fn, *args, names, label=None, budget=BUDGET_S, check=None, **kwargs):
 
 
 # --------------------------------------------------------------------------- strategies
-# Values of the wrong kind for any numeric argument.
-NOT_A_NUMBER = st.sampled_from([None, "1", b"1", True, 1j, [], [[1.0], [2.0, 3.0]],
-                                {"x": 1}, object()])
-NONFINITE = st.sampled_from([math.nan, math.inf, -math.inf])
-TINY = (5e-324, 1e-320, 1e-300, 1e-200, 1e-170, 1e-160, 1e-155, 1e-150, 1e-100, 1e-30,
-        1e-16)
-
-
-def reals(low, high, *, low_open=False, high_open=False, edges=()):
-    """Valid reals in the interval: uniform, log-uniform near the ends, the ends and edges."""
-    def inside(x):
-        return ((x > low if low_open else x >= low) and (x < high if high_open else x <= high))
-    specials = [x for x in (low, high, *edges, *TINY, *(low + t for t in TINY),
-                            *(high - t * max(1.0, abs(high)) for t in TINY))
-                if math.isfinite(x) and inside(x)]
-    parts = [st.floats(low, high, exclude_min=low_open, exclude_max=high_open,
-                       allow_nan=False)]
-    if specials:
-        parts.append(st.sampled_from(sorted(set(specials))))
-    if low >= 0 and high > 0:
-        lo = max(low, 5e-324)
-        parts.append(st.floats(math.log10(lo), math.log10(high), allow_nan=False)
-                     .map(lambda e: min(10.0 ** min(e, 308.0), high)).filter(inside))
-    return st.one_of(parts)
+# The generic ones are public (initmath.testing.strategies); the fuzz harness also draws [],
+# an empty array, among the "non-numbers", to check that broadcasting functions return an
+# empty result for it rather than crash.
+NOT_A_NUMBER = strategies.not_numbers(include_empty=True)
+NONFINITE = strategies.nonfinite()
+reals = strategies.reals
 
 
 def beyond_reals(low, high, *, low_open=False, high_open=False):
     """Reals just and far outside the interval, non-finite values and non-numbers."""
-    outside = [low - 1e-300 if low != 0 else -5e-324, low - 1, -1e300,
-               np.nextafter(high, math.inf), high + 1, 1e300]
-    if low_open:
-        outside.append(low)
-    if high_open:
-        outside.append(high)
-    outside = [x for x in outside if not (x > low and x < high)]
-    return st.one_of(st.sampled_from(outside), NONFINITE, NOT_A_NUMBER)
+    return strategies.beyond_reals(low, high, low_open=low_open, high_open=high_open,
+                                   include_empty=True)
 
 
 def integers(low=1, high=2 ** 53):
@@ -210,9 +188,7 @@ def integers(low=1, high=2 ** 53):
 
 def beyond_integers(low=1, high=2 ** 53):
     """Integers out of range (including ones that overflow int64), non-integers, junk."""
-    return st.one_of(st.sampled_from([low - 1, low - 2, -(2 ** 63), high + 1, 2 ** 63,
-                                      2 ** 64 + 1, 10 ** 400, 1.5, low + 0.5, float(high) * 4]),
-                     NONFINITE, NOT_A_NUMBER)
+    return strategies.beyond_integers(low, high, include_empty=True)
 
 
 def arrays(strategy, max_size=4):

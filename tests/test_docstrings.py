@@ -11,7 +11,7 @@ MODULES = ["initmath.critical_variance", "initmath.asymptotics", "initmath.lyapu
            "initmath.activations", "initmath.mean_field", "initmath.finite_width",
            "initmath.finite_depth"]
 TORCH_MODULES = ["initmath.nn.init", "initmath.nn.curvature", "initmath.nn.graph",
-                 "initmath.nn.model_report"]
+                 "initmath.nn.model_report", "initmath.testing", "initmath.testing.calibration"]
 
 
 def _public_functions(module_name):

@@ -231,3 +231,14 @@ def test_relu_with_bias_restarts_from_zero(d):
     assert np.allclose(law.collapse, 0.5 ** d, rtol=1e-6)
     absorbing = -np.expm1(np.arange(1, depth + 1) * math.log1p(-0.5 ** d))
     assert not np.allclose(law.collapse[1:], absorbing[1:], rtol=1e-2)
+
+
+def test_norms_beyond_float64_are_refused_and_total_collapse_is_a_law():
+    # sigma = 1 at d = 8 doubles E r^2 per layer: by layer 1000 the norms overflow, and the
+    # refusal names the arguments (it was an OverflowError); sigma = 0.1 sends every
+    # network below the grid: the law is all collapse (it was numpy's "v cannot be empty")
+    with pytest.raises(ValueError, match="sigma, depth"):
+        depth_law(1000, 8, "relu", 1.0)
+    with np.errstate(all="ignore"):
+        law = depth_law(1000, 8, "relu", 0.1)
+    assert law.collapse[-1] == pytest.approx(1.0, abs=1e-12) and law.mass[-1].sum() == 0.0

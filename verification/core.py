@@ -45,6 +45,8 @@ import numpy as np
 import torch
 from scipy import stats
 
+from initmath.testing import _statistics
+
 ALPHA = 1e-4
 POWER = 0.99
 CHUNKS = 32
@@ -267,14 +269,13 @@ class DistributionCheck:
 
 def ks_threshold(n):
     """sqrt(n) D_n is rejected above this (two-sided, exact law of D_n, level ALPHA)."""
-    return float(stats.kstwo(n).isf(ALPHA)) * math.sqrt(n)
+    return _statistics.ks_threshold(n, ALPHA)
 
 
 def ks_detectable_distance(n):
-    """A true sup-distance sup_r |G(r) - F(r)| >= this is detected with probability
-    >= POWER: at the point r* of the largest distance, D_n >= |F_n(r*) - F(r*)| >= D -
-    |F_n(r*) - G(r*)|, and F_n(r*) - G(r*) is a binomial mean with sd <= 1/(2 sqrt n)."""
-    return (ks_threshold(n) + float(stats.norm.ppf(POWER)) / 2) / math.sqrt(n)
+    """A true sup-distance >= this is detected with probability >= POWER
+    (:func:`initmath.testing._statistics.ks_detectable_distance`)."""
+    return _statistics.ks_detectable_distance(n, ALPHA, POWER)
 
 
 def run_distribution_chunk(check, chunk, size, seed, device):
@@ -304,8 +305,7 @@ def distribution_verdict(check, values, seconds, device):
     cdf = np.asarray(check.cdf(values), dtype=np.float64)
     if cdf.shape != values.shape or not np.isfinite(cdf).all():
         raise FloatingPointError(f"check {check.name}: the cdf is not finite at the samples")
-    ranks = np.arange(1, n + 1, dtype=np.float64)
-    distance = float(max(np.max(ranks / n - cdf), np.max(cdf - (ranks - 1) / n)))
+    distance = _statistics.ks_distance(cdf)
     p_value = float(stats.kstwo(n).sf(distance))
     threshold = ks_threshold(n)
     passed = p_value >= ALPHA
