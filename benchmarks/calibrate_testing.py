@@ -16,41 +16,28 @@ Usage::
    Kaiming's gain with a leaky slope 0.3).
 """
 import math
+import sys
 import time
+from pathlib import Path
 
-import numpy as np
 import torch
 from _common import setup, write_json
-from scipy import special
 
 from initmath import critical_sigma
 from initmath.testing import StatisticalAssertionError, assert_moment_preserved
 from initmath.testing.calibration import _rate, family_rate, moment_test_rate
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import test_testing_example as example
+
 CONFIGS = [(8, 0.0), (16, 0.2), (2, 0.0), (64, 1.0), (4, 0.5)] * 20    # 100 examples
 
 
-def naive_sigma(s, d, a):
-    """The hand-written formula of the classic bug: scipy's hyp2f1 sum overflows to inf
-    at d = 199, so sigma = inf^(-1/s) = 0."""
-    n = np.arange(d + 1)
-    moment = (2 ** (s / 2) * special.gamma((d + s) / 2) / special.gamma(d / 2)
-              * np.sum(special.comb(d, n) * 2.0 ** -d
-                       * special.hyp2f1(-s / 2, (d - n) / 2, d / 2, 1 - a * a)))
-    return float(moment ** (-1 / s))
-
-
-def normal(std):
-    return lambda w: torch.nn.init.normal_(w, std=std)
-
-
+# The three bugs of the issue, as tests/test_testing_example.py plugs them into the ten-line test.
 BUGS = {
-    "sigma 1.2% low, s = 1, d = 8": (normal(0.988 * float(critical_sigma(1.0, 8))),
-                                     dict(s=1.0, width=8)),
-    "naive hyp2f1 sum, s = 1, d = 199": (normal(naive_sigma(1.0, 199, 0.0)),
-                                         dict(s=1.0, width=199)),
-    "Kaiming gain with slope 0.3, s = 2, d = 64": (torch.nn.init.kaiming_normal_,
-                                                  dict(s=2.0, width=64, slope=0.3)),
+    "sigma 1.2% low, s = 1, d = 8": (example._one_percent_small, 1.0, 8, 0.0),
+    "naive hyp2f1 sum, s = 1, d = 199": (example._naive_formula, 1.0, 199, 0.0),
+    "Kaiming gain with slope 0.3, s = 2, d = 64": (example._kaiming, 2.0, 64, 0.3),
 }
 
 
@@ -99,7 +86,8 @@ def main(argv=None):
           f"({time.perf_counter() - start:.0f} s)")
     out["family"] = {"runs": runs, "alarms": alarms, **vars(rate)}
     print(f"\n4. torch path, {args.torch_runs} seeds each")
-    good = normal(float(critical_sigma(2.0, 64)))
+    std = float(critical_sigma(2.0, 64))
+    good = lambda w: torch.nn.init.normal_(w, std=std)
     for level in (1e-6, 1e-2):
         start = time.perf_counter()
         count = rejections(good, args.torch_runs, s=2.0, width=64, false_alarm=level)
@@ -107,10 +95,11 @@ def main(argv=None):
         print(f"  correct init, level {level:.0e}: {count} / {args.torch_runs} rejected "
               f"[{rate.lower:.3g}, {rate.upper:.3g}]  ({time.perf_counter() - start:.0f} s)")
         out["torch"][f"correct {level:.0e}"] = vars(rate)
-    for name, (init, kwargs) in BUGS.items():
+    for name, (bug, s, d, a) in BUGS.items():
         runs = max(10, args.torch_runs // 10)
         start = time.perf_counter()
-        count = rejections(init, runs, **kwargs)
+        count = rejections(lambda w, bug=bug, s=s, a=a: bug(w, s, a), runs, s=s, width=d,
+                           slope=a)
         rate = _rate(count, runs, 0, 1e-6)
         print(f"  {name}: caught {count} / {runs}  [{rate.lower:.3g}, {rate.upper:.3g}]  "
               f"({time.perf_counter() - start:.0f} s)")

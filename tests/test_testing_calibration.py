@@ -95,3 +95,19 @@ def test_thousand_ci_runs_without_a_false_alarm():
     # The default budget, 1e-6 for the whole test: 1000 runs x 100 assertions, none fails.
     rate, alarms = family_rate(CONFIGS, 1000, total=1e-6, seed=10)
     assert alarms == 0 and rate.rejections == 0
+
+
+@pytest.mark.parametrize("bug, s, d, a, seeds", [
+    ("_one_percent_small", 1.0, 8, 0.0, 3), ("_naive_formula", 1.0, 199, 0.0, 4),
+    ("_kaiming", 2.0, 64, 0.3, 20)])
+def test_the_classic_bugs_are_caught_in_every_seed(bug, s, d, a, seeds):
+    # the real torch path on the three bugs of the issue (tests/test_testing_example.py):
+    # caught at every seed tried, as the power >= 0.99 at their size says
+    pytest.importorskip("torch")
+    import test_testing_example as example
+
+    from initmath.testing import StatisticalAssertionError, assert_moment_preserved
+    init = getattr(example, bug)
+    for seed in range(seeds):
+        with pytest.raises(StatisticalAssertionError):
+            assert_moment_preserved(lambda w: init(w, s, a), s=s, width=d, slope=a, seed=seed)
