@@ -379,6 +379,10 @@ def _mean_field_path(phi, d, sigmas, sigma_b, r0):
     for sigma in sigmas:
         # log E Z at u and u +- 1e-4 (central difference for the slope)
         cs = np.exp(_log_c(sigma, sigma_b, u + np.array([0.0, -1e-4, 1e-4])))
+        if not np.all((cs > 1e-150) & (cs < 1e150)):
+            # (c g)^2 would leave float64's range: the caller refuses a non-finite path
+            path.append(math.copysign(math.inf, u))
+            break
         zero, centre, scale = _standardization(phi, cs, d)
         if zero[0] == 1:
             break

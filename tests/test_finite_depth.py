@@ -233,12 +233,10 @@ def test_relu_with_bias_restarts_from_zero(d):
     assert not np.allclose(law.collapse[1:], absorbing[1:], rtol=1e-2)
 
 
-def test_norms_beyond_float64_are_refused_and_total_collapse_is_a_law():
-    # sigma = 1 at d = 8 doubles E r^2 per layer: by layer 1000 the norms overflow, and the
-    # refusal names the arguments (it was an OverflowError); sigma = 0.1 sends every
-    # network below the grid: the law is all collapse (it was numpy's "v cannot be empty")
-    with pytest.raises(ValueError, match="sigma, depth"):
-        depth_law(1000, 8, "relu", 1.0)
-    with np.errstate(all="ignore"):
-        law = depth_law(1000, 8, "relu", 0.1)
-    assert law.collapse[-1] == pytest.approx(1.0, abs=1e-12) and law.mass[-1].sum() == 0.0
+def test_norms_beyond_float64_are_refused():
+    # sigma = 1 at d = 8 doubles E r^2 per layer, sigma = 0.1 divides it by 25: by layer
+    # 1000 the norms leave float64's range either way, and the refusal names the arguments
+    # (it was an OverflowError, and numpy's "v cannot be empty")
+    for sigma in (1.0, 0.1):
+        with pytest.raises(ValueError, match="sigma, depth"):
+            depth_law(1000, 8, "relu", sigma)
