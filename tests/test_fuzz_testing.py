@@ -243,6 +243,8 @@ def test_fuzz_moment_spread(s, width, depth, slope):
 MOMENT_NAMES = ("init", "s", "width", "depth", "slope", "discrepancy", "samples", "max_samples",
                 "false_alarm", "power", "batches")
 BAD_INITS = st.sampled_from([None, "normal_", 3, torch.nn.ReLU()])
+# samples=None is the default (sized from discrepancy): not a bad value
+BAD_SAMPLES = beyond_integers(2, 2 ** 53).filter(lambda v: v is not None)
 BAD_LEVELS = st.one_of(st.sampled_from([0.0, 0.6, 1.0, -1e-6, 1e-301]), NONFINITE,
                        NOT_A_NUMBER)
 
@@ -262,7 +264,7 @@ BAD_LEVELS = st.one_of(st.sampled_from([0.0, 0.6, 1.0, -1e-6, 1e-301]), NONFINIT
                          st.just([4, 2.5])),
          slope=beyond_reals(0.0, 1.0),
          discrepancy=beyond_reals(0.0, 0.5, low_open=True),
-         samples=beyond_integers(2, 2 ** 53), false_alarm=BAD_LEVELS, power=BAD_POWERS,
+         samples=BAD_SAMPLES, false_alarm=BAD_LEVELS, power=BAD_POWERS,
          batches=beyond_integers(8, 4096))))
 def test_fuzz_assert_moment_preserved(case):
     bad, kw = case
@@ -284,7 +286,7 @@ def test_fuzz_assert_moment_preserved(case):
          sigma=NOT_POSITIVE, activation=st.sampled_from(["no-such", 3, None, ""]),
          sigma_b=st.sampled_from([0.1, math.nan, "0", None, True, [0.0]]),
          discrepancy=beyond_reals(0.0, 1.0, low_open=True, high_open=True),
-         samples=beyond_integers(2, 2 ** 53), false_alarm=BAD_LEVELS, power=BAD_POWERS)))
+         samples=BAD_SAMPLES, false_alarm=BAD_LEVELS, power=BAD_POWERS)))
 def test_fuzz_assert_layer_law(case):
     bad, kw = case
     outcome, result = fuzz(_verdict(assert_layer_law), _cheap, max_samples=6000, seed=2,
@@ -312,7 +314,7 @@ def _columns(k):
          discrepancy=reals(0.2, 0.5), false_alarm=st.one_of(st.none(), LEVELS),
          power=POWERS, batches=st.integers(8, 64), simulate=st.just(None)),
     dict(theory=st.sampled_from([math.nan, math.inf, "1", None, [], [[1.0]], [1.0, math.nan]]),
-         samples=beyond_integers(2, 2 ** 53), cv=NOT_POSITIVE,
+         samples=BAD_SAMPLES, cv=NOT_POSITIVE,
          discrepancy=beyond_reals(0.0, 1.0, low_open=True, high_open=True),
          false_alarm=BAD_LEVELS, power=BAD_POWERS, batches=beyond_integers(8, 4096),
          simulate=st.sampled_from([3, "x", [1.0]]))))

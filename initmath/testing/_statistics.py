@@ -32,6 +32,9 @@ BATCHES = 64
 # The largest skewness of the batch means at which the two-sided batch-means t test is
 # trusted at its stated level (tests/test_testing_calibration.py measures the rate).
 MAX_BATCH_SKEWNESS = 0.05
+# t thresholds beyond this (levels ~1e-40 with 8 batches) are refused: no test needs them,
+# and scipy's noncentral t takes minutes (or fails to converge) that far out.
+_T_MAX = 1e4
 
 
 def check_level(false_alarm, name="false_alarm"):
@@ -78,6 +81,8 @@ def detectable_noncentrality(false_alarm=FALSE_ALARM, power=POWER, batches=BATCH
     threshold = t_threshold(false_alarm, batches)
     normal_guess = threshold + stats.norm.ppf(power)
     try:
+        if threshold > _T_MAX:    # scipy's series take minutes out there (4e8: 330 s)
+            raise ValueError
         # scipy's noncentral t fails this far out (levels ~1e-50 with 8 batches): a value
         # error, or a warning that its series did not converge -- both refused, not trusted
         with warnings.catch_warnings(record=True) as caught:
