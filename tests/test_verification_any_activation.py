@@ -9,6 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from _verification import assert_seeds_reproduce, generator, mean_and_error
+
 from initmath.activations import ACTIVATIONS
 from initmath.finite_width import moment_map
 from verification import any_activation, ok, run_check
@@ -21,15 +23,6 @@ Z = 5.0
 def chi_moment(s, d, c):
     """E (c^2 chi^2_d)^(s/2) = c^s 2^(s/2) Gamma((d + s)/2) / Gamma(d/2)."""
     return c ** s * 2 ** (s / 2) * math.exp(math.lgamma((d + s) / 2) - math.lgamma(d / 2))
-
-
-def mean_and_error(values):
-    values = values.to(torch.float64)
-    return float(values.mean()), float(values.std()) / math.sqrt(values.numel())
-
-
-def generator(seed):
-    return torch.Generator().manual_seed(seed)
 
 
 @pytest.mark.parametrize("s, d, sigma_b", [(1.0, 4, 0.0), (0.5, 16, 0.0), (2.0, 3, 0.7),
@@ -70,10 +63,7 @@ def test_deep_second_moment_of_the_identity_is_g_to_the_2_depth(g, depth):
                                   "Tanh depth 10, d=256, at gain('tanh'): q stays 1",
                                   "Sigmoid mean field: E phi^2 per coordinate at d=1024, q=0.5"])
 def test_seeds_reproduce(name):
-    check = CHECKS[name]
-    first, again = (check.simulate(generator(7), 64) for _ in range(2))
-    assert torch.equal(first, again)
-    assert not torch.equal(first, check.simulate(generator(8), 64))
+    assert_seeds_reproduce(CHECKS[name], 64)
 
 
 def test_every_activation_has_a_finite_width_check():

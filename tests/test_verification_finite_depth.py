@@ -9,6 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from _verification import assert_seeds_reproduce, generator, mean_and_error
+
 from initmath.finite_width import moment_map, moment_map_expansion
 from verification import core, finite_depth, ok, run_check
 
@@ -17,15 +19,6 @@ CHECKS = {c.name: c for c in finite_depth.checks()}
 Z = 5.0
 # Weight entries of one quick run of the whole module (~20 s on 2 CPU cores).
 QUICK_ENTRIES_MAX = 5e9
-
-
-def generator(seed):
-    return torch.Generator().manual_seed(seed)
-
-
-def mean_and_error(values):
-    values = values.to(torch.float64)
-    return float(values.mean()), float(values.std()) / math.sqrt(values.numel())
 
 
 def entries_per_sample(check):
@@ -166,10 +159,7 @@ def test_mean_field_fixed_point_is_off_by_more_than_the_resolution(network, grid
                                   "GELU d=2: E r'^1 = moment_map_expansion order 1",
                                   "GELU d=256 depth=100 sigma_b=1: E r_L^2/r0^2 = depth_law"])
 def test_seeds_reproduce(name):
-    check = CHECKS[name]
-    first, again = (check.simulate(generator(7), 3) for _ in range(2))
-    assert torch.equal(first, again)
-    assert not torch.equal(first, check.simulate(generator(8), 3))
+    assert_seeds_reproduce(CHECKS[name], 3)
 
 
 def test_quick_budget_is_bounded():
