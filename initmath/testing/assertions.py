@@ -272,23 +272,27 @@ def _fill(torch, init, weights):
             weight.copy_(out)
 
 
-def _stack_statistic(torch, init, widths, slope, s, inputs, networks, device):
-    """Per network: mean over the inputs (rows of ``inputs``) of ||x_L||^s / ||x_0||^s,
-    x_l = max(W_l x_{l-1}, a W_l x_{l-1}) with every W_l filled by ``init``."""
-    per_network = sum(a * b for a, b in zip(widths[1:], widths[:-1]))
-    chunk = max(1, _CHUNK_ENTRIES // per_network)
-    norms0 = inputs.to(torch.float64).norm(dim=1)
+def _stack_outputs(torch, init, widths, phi, inputs, networks, device, reduce):
+    """reduce(x_L) of independent networks x_l = phi(W_l x_(l-1)), every W_l (d_l x
+    d_(l-1)) filled by ``init``, fed the rows of ``inputs``; in float64, chunks of networks
+    at a time (x_L of a chunk: (networks, inputs, d_L)), concatenated."""
+    chunk = max(1, _CHUNK_ENTRIES // sum(a * b for a, b in itertools.pairwise(widths)))
+    x0 = inputs.to(torch.float64)
     out = []
     for start in range(0, networks, chunk):
-        size = min(chunk, networks - start)
-        x = inputs.to(torch.float64).expand(size, *inputs.shape)
+        x = x0.expand(min(chunk, networks - start), *x0.shape)
         for d_in, d_out in itertools.pairwise(widths):
-            weights = torch.empty(size, d_out, d_in, device=device)
+            weights = torch.empty(x.shape[0], d_out, d_in, device=device)
             _fill(torch, init, weights)
-            h = x @ weights.to(torch.float64).transpose(1, 2)
-            x = torch.maximum(h, slope * h)
-        out.append(((x.norm(dim=2) / norms0) ** s).mean(dim=1))
+            x = phi(x @ weights.to(torch.float64).transpose(1, 2))
+        out.append(reduce(x))
     return torch.cat(out)
+
+
+def _last_layer_cdfs(law):
+    """(P(r_L <= r), P(r_L < r)) of a DepthLaw: they differ at the atom r = 0 (collapse)."""
+    cdf = lambda r: law.cdf(r)[-1]
+    return cdf, lambda r: np.where(r > 0, cdf(r), 0.0)
 
 
 def _reset(module):
@@ -511,7 +515,10 @@ def assert_moment_preserved(init, s, width=None, *, depth=1, slope=0.0, conventi
         if isinstance(init, torch.nn.Module):
             values = _module_statistic(torch, init, redraw, s, inputs, need, device)
         else:
-            values = _stack_statistic(torch, init, widths, a, s, inputs, need, device)
+            norms0 = inputs.norm(dim=1)
+            values = _stack_outputs(torch, init, widths, lambda h: torch.maximum(h, a * h),
+                                    inputs, need, device,
+                                    lambda x: ((x.norm(dim=2) / norms0) ** s).mean(dim=1))
     if per_neuron:  # (||x_L|| / sqrt(d_L))^s / (||x_0|| / sqrt(d_0))^s
         values = values * (widths[0] / widths[-1]) ** (s / 2)
     result = mean_test(values.cpu().numpy(), 1.0, false_alarm=level, power=power,
@@ -609,20 +616,11 @@ def assert_layer_law(init, width, depth, sigma, activation="relu", *, sigma_b=0.
 
     device = _resolve_device(device)
     with _seeded(torch, seed, device):
-        direction = torch.randn(d, dtype=torch.float64, device=device)
-        x0 = direction / direction.norm()
-        norms = []
-        chunk = max(1, _CHUNK_ENTRIES // (d * d))
-        for start in range(0, n, chunk):
-            x = x0.expand(min(chunk, n - start), d)
-            for _ in range(depth):
-                weights = torch.empty(x.shape[0], d, d, device=device)
-                _fill(torch, init, weights)
-                x = phi(torch.einsum("nij,nj->ni", weights.to(torch.float64), x))
-            norms.append(x.norm(dim=1))
-        values = torch.cat(norms).cpu().numpy()
-    cdf = lambda r: law.cdf(r)[-1]
-    cdf_left = lambda r: np.where(r > 0, law.cdf(r)[-1], 0.0)
+        direction = torch.randn(1, d, dtype=torch.float64, device=device)
+        values = _stack_outputs(torch, init, (d,) * (depth + 1), phi,
+                                direction / direction.norm(), n, device,
+                                lambda x: x.norm(dim=2)[:, 0]).cpu().numpy()
+    cdf, cdf_left = _last_layer_cdfs(law)
     result = law_test(values, cdf, cdf_left=cdf_left, false_alarm=level, power=power)
     if not result.passed:
         median = float(np.median(values))

@@ -22,7 +22,7 @@ from .. import _validate
 from ..activations import activation
 from ..critical_variance import critical_sigma
 from ._statistics import BATCHES, POWER, batch_t, check_level, law_test, min_samples, t_threshold
-from .assertions import moment_test_size
+from .assertions import _last_layer_cdfs, moment_test_size
 
 __all__ = ["CONFIDENCE", "Rate", "chain_norms", "family_rate", "law_test_rate",
            "moment_batch_means", "moment_statistic", "moment_test_rate"]
@@ -59,6 +59,13 @@ def _squared_norms(rng, shape, d, slope):
     return rng.gamma(positive / 2, 2.0) + slope * slope * rng.gamma((d - positive) / 2, 2.0)
 
 
+def _layer(s, width, slope, sigma_ratio):
+    """(d_0, d_1, weight std) of the simulated layer: width d or (d_0, d_1), the std
+    sigma_ratio times the critical one."""
+    d0, d1 = (width, width) if np.ndim(width) == 0 else width
+    return d0, d1, sigma_ratio * float(critical_sigma(s, d1, slope))
+
+
 def moment_statistic(rng, size, s, width, slope=0.0, sigma_ratio=1.0):
     """Exact draws of the per-network statistic of :func:`assert_moment_preserved`, depth 1.
 
@@ -88,8 +95,7 @@ def moment_statistic(rng, size, s, width, slope=0.0, sigma_ratio=1.0):
     >>> bool(abs(x.mean() - 1) < 5 * x.std() / np.sqrt(x.size))
     True
     """
-    d0, d1 = (width, width) if np.ndim(width) == 0 else width
-    sigma = sigma_ratio * float(critical_sigma(s, d1, slope))
+    d0, d1, sigma = _layer(s, width, slope, sigma_ratio)
     norms = sigma * sigma * _squared_norms(rng, (size, d0), d1, slope)
     return (norms ** (s / 2)).mean(axis=1)
 
@@ -121,8 +127,7 @@ def moment_batch_means(rng, replicates, batches, per_batch, width, slope=0.0,
     >>> bool(abs(means.mean() - 1) < 1e-3)
     True
     """
-    d0, d1 = (width, width) if np.ndim(width) == 0 else width
-    sigma = sigma_ratio * float(critical_sigma(2.0, d1, slope))
+    d0, d1, sigma = _layer(2.0, width, slope, sigma_ratio)
     norms = _squared_norms(rng, (replicates, batches), per_batch * d0 * d1, slope)
     return sigma * sigma * norms / (per_batch * d0)
 
@@ -257,8 +262,7 @@ def law_test_rate(width, depth, sigma, slope=0.0, *, sigma_ratio=1.0, false_alar
     law = depth_law(depth, width, activation("leakyrelu", negative_slope=slope), sigma)
     n = min_samples(discrepancy, false_alarm=level) if samples is None else samples
     rng = np.random.default_rng(seed)
-    cdf = lambda r: law.cdf(r)[-1]
-    cdf_left = lambda r: np.where(r > 0, law.cdf(r)[-1], 0.0)
+    cdf, cdf_left = _last_layer_cdfs(law)
     rejected = sum(not law_test(chain_norms(rng, n, width, depth, sigma_ratio * sigma, slope),
                                 cdf, cdf_left=cdf_left, false_alarm=level).passed
                    for _ in range(replicates))
