@@ -276,7 +276,8 @@ def test_bad_marker_arguments_name_the_argument(pytester):
     result.assert_outcomes(errors=4)
     result.stdout.fnmatch_lines([
         "*ERROR at setup of test_level*",
-        "@pytest.mark.statistical on *::test_level: false_alarm must be a probability*got 2",
+        "@pytest.mark.statistical on *::test_level: false_alarm must be finite and lie in "
+        "[[]1e-300, 0.5[]], got 2*",                  # [[] and []]: literal brackets
         "*ERROR at setup of test_per_example*",
         "@pytest.mark.statistical on *: per_example must be an integer >= 1, got 0",
         "*ERROR at setup of test_calls*",

@@ -26,6 +26,8 @@ import warnings
 import numpy as np
 from scipy import optimize, stats
 
+from .. import _validate
+
 FALSE_ALARM = 1e-6
 POWER = 0.99
 BATCHES = 64
@@ -38,21 +40,13 @@ _T_MAX = 1e4
 
 
 def check_level(false_alarm, name="false_alarm"):
-    """false_alarm in (0, 0.5]: a probability of a false alarm, as a float."""
-    value = float(false_alarm) if isinstance(false_alarm, (int, float, np.floating)) \
-        and not isinstance(false_alarm, bool) else math.nan
-    if not 1e-300 <= value <= 0.5:
-        raise ValueError(f"{name} must be a probability in [1e-300, 0.5], got {false_alarm!r}")
-    return value
+    """false_alarm in [1e-300, 0.5]: a probability of a false alarm, as a float."""
+    return _validate.real_scalar(false_alarm, name, 1e-300, 0.5)
 
 
 def check_power(power):
-    """power in [0.5, 1 - 1e-12)."""
-    value = float(power) if isinstance(power, (int, float, np.floating)) \
-        and not isinstance(power, bool) else math.nan
-    if not 0.5 <= value <= 1 - 1e-12:
-        raise ValueError(f"power must be in [0.5, 1 - 1e-12], got {power!r}")
-    return value
+    """power in [0.5, 1 - 1e-12], as a float."""
+    return _validate.real_scalar(power, "power", 0.5, 1 - 1e-12)
 
 
 def check_batches(batches):
@@ -126,10 +120,7 @@ def ks_detectable_distance(samples, false_alarm=FALSE_ALARM, power=POWER):
 
 
 def _positive(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not (0 < value < math.inf):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
+    return _validate.real_scalar(value, name, 0.0, low_open=True)
 
 
 def min_samples(discrepancy, cv=None, *, false_alarm=FALSE_ALARM, power=POWER,
